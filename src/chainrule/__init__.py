@@ -1,0 +1,50 @@
+"""chainrule: backpropagation on computational graphs, one gate at a time.
+
+A function is a circuit of gates; each gate knows its local gradient; backward multiplies the
+upstream gradient by it, gate by gate in reverse topological order, adding where values fork.
+"""
+
+from .engine import GateError, enable_grad, is_grad_enabled, no_grad
+from .gate import Gate
+from .ops import (
+    absolute,
+    broadcast_to,
+    clip,
+    concatenate,
+    dot,
+    exp,
+    expand_dims,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    maximum,
+    minimum,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    swapaxes,
+    tanh,
+    transpose,
+    where,
+)
+from .ops.reduce import max, mean, min, sum  # noqa: A004 - NumPy's names, as in np.sum
+from .tensor import Tensor, arange, ones, randn, tensor, zeros
+from .value import Value
+
+abs = absolute  # noqa: A001 - cr.abs like np.abs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Gate", "GateError", "Tensor", "Value", "abs", "absolute", "arange", "broadcast_to", "clip",
+    "concatenate", "dot", "enable_grad", "exp", "expand_dims", "is_grad_enabled", "log",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "no_grad",
+    "ones", "randn", "relu", "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
+    "sum", "swapaxes", "tanh", "tensor", "transpose", "where", "zeros",
+]

@@ -1,0 +1,376 @@
+"""The record of a computation and the backward sweep over it.
+
+A :class:`Node` is a value together with how it was made: the gate that produced it, the nodes it
+was made from, and what the gate cached. The engine knows nothing about any particular gate: it
+orders the record (iteratively, so a chain of a million gates is fine), sweeps it in reverse,
+asks each gate for its inputs' gradients and adds them up where a value fans out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = [
+    "GateError",
+    "Node",
+    "backward",
+    "enable_grad",
+    "gradients",
+    "is_grad_enabled",
+    "no_grad",
+    "topological_order",
+]
+
+
+class GateError(ValueError):
+    """A gate was used wrongly: bad input, bad shapes, or a backward of the wrong arity."""
+
+
+class _GradMode:
+    """Process-wide switch: when off, gates compute but record nothing."""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether new gates are recorded for backward."""
+    return _GradMode.enabled
+
+
+class _SetGradMode:
+    """Context manager (and decorator) that sets grad mode and restores it on exit."""
+
+    mode = True
+
+    def __enter__(self) -> None:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._previous
+
+    def __call__(self, fn):
+        def wrapped(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        wrapped.__name__ = getattr(fn, "__name__", "wrapped")
+        wrapped.__doc__ = getattr(fn, "__doc__", None)
+        return wrapped
+
+
+class no_grad(_SetGradMode):
+    """``with cr.no_grad():`` computes values without recording a circuit (like PyTorch)."""
+
+    mode = False
+
+
+class enable_grad(_SetGradMode):
+    """Turns recording back on inside a ``no_grad`` block."""
+
+    mode = True
+
+
+class _Released:
+    """Marker left in a node's cache once backward has freed it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<released>"
+
+
+RELEASED = _Released()
+
+
+class Node:
+    """A value in a circuit: its data, its gradient, and the gate that made it.
+
+    A node doubles as the gate's context (``ctx``): ``ctx.save_for_backward(...)`` caches values on
+    it and gate-private constants may be stored as attributes. Leaves have no gate.
+    """
+
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "name",
+        "_gate",
+        "_inputs",
+        "_saved",
+        "_retain",
+        "_options",
+        "__dict__",
+        "__weakref__",
+    )
+
+    # --- the gate's view (ctx) -------------------------------------------------------------------
+    def save_for_backward(self, *values: Any) -> None:
+        """Cache raw values (inputs, outputs or anything derived) for the gate's backward."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The values cached by ``save_for_backward``; refuses once backward has released them."""
+        saved = self._saved
+        if saved is RELEASED:
+            raise RuntimeError(_released_message(self))
+        return saved
+
+    # --- the user's view -------------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        """True for nodes made by the user rather than by a gate."""
+        return self._gate is None
+
+    @property
+    def gate(self):
+        """The gate class that produced this node (``None`` for a leaf)."""
+        return self._gate
+
+    @property
+    def options(self) -> dict:
+        """The keyword options the gate was applied with (``axis``, ``shape``, constants...)."""
+        return self._options or {}
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """For each input, whether backward must produce its gradient (as in PyTorch's ctx)."""
+        return tuple(inp.requires_grad for inp in self._inputs)
+
+    @property
+    def inputs(self) -> tuple:
+        """The nodes this node was computed from, in the gate's argument order."""
+        return self._inputs or ()
+
+    def retain_grad(self) -> Node:
+        """Keep ``.grad`` on this intermediate node after backward (leaves always keep it)."""
+        self._retain = True
+        return self
+
+    def zero_grad(self) -> None:
+        """Reset the accumulated gradient."""
+        self.grad = self._zero_grad_value()
+
+    def backward(
+        self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Backpropagate from this node, accumulating into every leaf's ``.grad``.
+
+        ``grad`` is the upstream gradient on this node (1 when it is a scalar). The cached forward
+        values are released afterwards unless ``retain_graph``; ``create_graph`` records the
+        backward pass itself so that gradients can be differentiated again.
+        """
+        backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    # --- hooks each front end provides -----------------------------------------------------------
+    def _default_seed(self) -> Any:  # pragma: no cover - every front end overrides
+        raise TypeError(f"{type(self).__name__} cannot seed backward")
+
+    def _check_seed(self, grad: Any) -> Any:  # pragma: no cover - every front end overrides
+        return grad
+
+    def _accumulate(self, grad: Any) -> None:  # pragma: no cover - every front end overrides
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    def _zero_grad_value(self) -> Any:
+        return None
+
+    @classmethod
+    def _constant(cls, data: Any) -> Node:  # pragma: no cover - every front end overrides
+        raise TypeError(f"{cls.__name__} cannot wrap constants")
+
+    __hash__ = object.__hash__
+
+
+def _released_message(node: Node) -> str:
+    gate = node._gate.name if node._gate is not None else "leaf"
+    return (
+        f"backward through gate '{gate}' a second time, but its cached values were released "
+        "after the first backward; pass retain_graph=True to the first backward() to keep them"
+    )
+
+
+def topological_order(root: Node, *, only_grad: bool = True) -> list[Node]:
+    """Nodes reachable from ``root`` with every node before the nodes it was made from.
+
+    Iterative (Kahn's algorithm over consumer counts), so depth is unlimited. With ``only_grad``,
+    constants (nodes that do not require grad) are left out, as backward never visits them.
+    """
+    consumers: dict[Node, int] = {root: 0}
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        inputs = node._inputs
+        if inputs:
+            for inp in inputs:
+                if only_grad and not inp.requires_grad:
+                    continue
+                count = consumers.get(inp)
+                if count is None:
+                    consumers[inp] = 1
+                    push(inp)
+                else:
+                    consumers[inp] = count + 1
+    order = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        inputs = node._inputs
+        if inputs:
+            for inp in inputs:
+                if only_grad and not inp.requires_grad:
+                    continue
+                left = consumers[inp] - 1
+                consumers[inp] = left
+                if left == 0:
+                    ready.append(inp)
+    return order
+
+
+class _GraphContext:
+    """The ctx a gate sees during ``create_graph`` backward: saved values become nodes.
+
+    A saved value that is an input's or the output's data is replaced by that node, so the
+    gate's backward (written in differentiable operations) records a circuit of its own.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        saved = node._saved
+        if saved is RELEASED:
+            raise RuntimeError(_released_message(node))
+        known = [(node.data, node)] + [(inp.data, inp) for inp in node._inputs]
+        self.saved_tensors = tuple(_as_node(value, known, node) for value in saved)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+def _as_node(value: Any, known: list, owner: Node) -> Any:
+    for data, node in known:
+        if value is data:
+            return node
+    if isinstance(value, Node):
+        return value
+    return owner._constant(value)
+
+
+def _check_arity(node: Node, grads: Any) -> tuple:
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    if len(grads) != len(node._inputs):
+        raise GateError(
+            f"gate '{node._gate.name}': backward returned {len(grads)} gradient(s) but the gate "
+            f"has {len(node._inputs)} input(s); return one gradient (or None) per input"
+        )
+    return grads
+
+
+def _sweep(
+    root: Node, seed: Any, retain_graph: bool, create_graph: bool, stop_at: set | None = None
+) -> dict:
+    """Backward sweep from ``root``; returns the gradients that reached ``stop_at`` nodes.
+
+    Gradients of leaves (and of nodes marked ``retain_grad``) are accumulated into ``.grad``
+    unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched.
+    """
+    order = topological_order(root)
+    grads: dict[Node, Any] = {root: seed}
+    found: dict[Node, Any] = {}
+    pop = grads.pop
+    get = grads.get
+    for node in order:
+        g = pop(node, None)
+        if g is None:
+            continue
+        gate = node._gate
+        if stop_at is not None:
+            if node in stop_at:
+                found[node] = g
+        elif gate is None or node._retain:
+            node._accumulate(g)
+        if gate is None:
+            continue
+        if create_graph:
+            in_grads = gate.backward(_GraphContext(node), g)
+        else:
+            if node._saved is RELEASED:
+                raise RuntimeError(_released_message(node))
+            in_grads = gate.backward(node, g)
+        if type(in_grads) is not tuple or len(in_grads) != len(node._inputs):
+            in_grads = _check_arity(node, in_grads)
+        for inp, gi in zip(node._inputs, in_grads):
+            if gi is None or not inp.requires_grad:
+                continue
+            prev = get(inp)
+            grads[inp] = gi if prev is None else prev + gi
+        if not retain_graph:
+            node._saved = RELEASED
+    return found
+
+
+def _prepare_seed(root: Node, grad: Any, create_graph: bool) -> Any:
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() on a value that does not require grad: nothing in its circuit needs a "
+            "gradient (set requires_grad=True on an input, and compute outside no_grad)"
+        )
+    seed = root._default_seed() if grad is None else root._check_seed(grad)
+    if create_graph and not isinstance(seed, Node):
+        seed = root._constant(seed)
+    return seed
+
+
+def backward(
+    root: Node, grad: Any = None, *, retain_graph: bool = False, create_graph: bool = False
+) -> None:
+    """Sweep ``root``'s circuit backward, accumulating gradients into leaves' ``.grad``."""
+    seed = _prepare_seed(root, grad, create_graph)
+    with _grad_mode(create_graph):
+        _sweep(root, seed, retain_graph or create_graph, create_graph)
+
+
+def gradients(
+    output: Node,
+    inputs: Sequence[Node],
+    grad_output: Any = None,
+    *,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+) -> tuple:
+    """Gradients of ``output`` with respect to ``inputs`` (like ``torch.autograd.grad``).
+
+    Returns one gradient per input (zeros where ``output`` does not depend on it) without touching
+    any ``.grad``. With ``create_graph`` the gradients are nodes that can be differentiated again.
+    """
+    seed = _prepare_seed(output, grad_output, create_graph)
+    with _grad_mode(create_graph):
+        found = _sweep(output, seed, retain_graph or create_graph, create_graph, set(inputs))
+    result = []
+    for inp in inputs:
+        g = found.get(inp)
+        if g is None:
+            g = inp._constant(inp._zeros_like()) if create_graph else inp._zeros_like()
+        result.append(g)
+    return tuple(result)
+
+
+class _grad_mode(_SetGradMode):
+    """Grad mode for the duration of a sweep: on only when the backward pass is recorded."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a finite real number (used to validate scalar seeds)."""
+    try:
+        return math.isfinite(value)
+    except TypeError:
+        return False
+

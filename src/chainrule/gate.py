@@ -1,0 +1,97 @@
+"""Gate: the unit of a circuit. It computes its output and turns an output gradient into input
+gradients; nothing else in chainrule knows a derivative.
+
+Subclass it with two static methods, ``forward(ctx, *inputs, **options)`` and
+``backward(ctx, grad)``, and call ``YourGate.apply(...)``. Built-in gates are written the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .engine import GateError, Node, _GradMode
+
+__all__ = ["Gate", "GateError"]
+
+
+class _Scratch:
+    """Throwaway ctx for a gate applied to plain numbers or arrays: nothing is recorded."""
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved_tensors = values
+
+
+class Gate:
+    """Base class of every gate, built-in or user-defined.
+
+    Class attributes describe the gate to the readers of a circuit (diagrams, explanations, staged
+    code): ``name`` (defaults to the lower-cased class name), ``symbol`` (how a diagram labels it,
+    defaults to ``name``) and ``pattern`` (the notes' name for its backward behaviour, if any).
+    """
+
+    name: ClassVar[str] = "gate"
+    symbol: ClassVar[str] = "gate"
+    pattern: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__.lower()
+        if "symbol" not in cls.__dict__:
+            cls.symbol = cls.name
+        if abstract:
+            return
+        for method in ("forward", "backward"):
+            if not callable(getattr(cls, method, None)):
+                raise TypeError(f"gate '{cls.name}' must define a static method '{method}'")
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Any:
+        """Run the gate on ``inputs`` and, if any input requires grad, record it in the circuit.
+
+        Inputs that are not nodes (numbers, arrays) are constants. With no node among the inputs
+        the gate just computes and returns a plain result.
+        """
+        front = None
+        requires_grad = False
+        for inp in inputs:
+            if isinstance(inp, Node):
+                if front is None:
+                    front = inp._front
+                elif inp._front is not front:
+                    raise GateError(
+                        f"gate '{cls.name}': cannot mix {front.__name__} and "
+                        f"{inp._front.__name__} inputs"
+                    )
+                requires_grad = requires_grad or inp.requires_grad
+        if front is None:
+            return cls.forward(_Scratch(), *inputs, **options)
+        return record(cls, front, inputs, requires_grad and _GradMode.enabled, options)
+
+
+def record(gate: type[Gate], front: type, inputs: tuple, recording: bool, options: dict) -> Any:
+    """Make the output node of ``gate`` over ``inputs`` (nodes or constants) of front end ``front``.
+
+    The new node is the gate's ctx during forward; when not ``recording`` its cache is dropped at
+    once and it becomes a constant.
+    """
+    out = front.__new__(front)
+    out._saved = ()
+    out._retain = False
+    out._options = options
+    out.name = None
+    data = gate.forward(out, *[i.data if isinstance(i, Node) else i for i in inputs], **options)
+    if type(data) is not front._data_type:
+        data = front._coerce(data, gate)
+    out.data = data
+    out.grad = None
+    if recording:
+        out._gate = gate
+        out._inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
+        out.requires_grad = True
+    else:
+        out._gate = None
+        out._inputs = None
+        out._saved = None
+        out.requires_grad = False
+    return out

@@ -1,0 +1,73 @@
+"""Small helpers shared by the built-in gates: raw data, dtype-preserving masks, shape sums."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import GateError, Node
+
+
+def raw(value: Any) -> Any:
+    """The plain number or array behind ``value`` (a node during create_graph backward)."""
+    return value.data if isinstance(value, Node) else value
+
+
+def is_scalar(value: Any) -> bool:
+    """True for the scalar front end's data: a Python float."""
+    return type(value) is float
+
+
+def as_mask(condition: Any, like: Any) -> Any:
+    """A 0/1 multiplier with ``like``'s dtype (so float32 gradients stay float32)."""
+    if type(condition) is bool or type(condition) is np.bool_:
+        return float(condition)
+    dtype = getattr(raw(like), "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        dtype = np.float64
+    return np.asarray(condition, dtype=dtype)
+
+
+def sum_to_shape(grad: Any, shape: tuple) -> Any:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    This is the one place where broadcasting is undone. Works on arrays and on tensors (so it is
+    differentiable during create_graph backward).
+    """
+    gshape = grad.shape
+    if gshape == shape:
+        return grad
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def normalize_axis(axis: Any, ndim: int, gate: str) -> tuple | None:
+    """``axis`` (None, int or tuple of ints) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise GateError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < max(ndim, 1):
+            raise GateError(
+                f"gate '{gate}': axis {a} is out of range for an array of {ndim} dimension(s)"
+            )
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise GateError(f"gate '{gate}': repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple, axes: tuple | None) -> tuple:
+    """The shape a reduction over ``axes`` gives with ``keepdims=True``."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))

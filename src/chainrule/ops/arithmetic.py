@@ -1,0 +1,197 @@
+"""Arithmetic gates: add, sub, mul, div, neg, pow, and the notes' constant gates
+(translate ``x + c``, scale ``c * x``, reciprocal ``1/x``).
+
+Each gate states its local rule only; the engine multiplies by the upstream gradient's flow.
+Inputs of a binary gate have the same shape (the tensor front end broadcasts explicitly first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import GateError
+from ..gate import Gate
+from ._util import as_mask, raw
+
+
+class Add(Gate):
+    """x + y: both local gradients are 1, so the gate hands its upstream gradient to each input."""
+
+    symbol = "+"
+    pattern = "add distributes"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Gate):
+    """x - y: local gradients 1 and -1."""
+
+    symbol = "-"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Gate):
+    """x * y: local gradients (y, x), each input gets the other one times upstream."""
+
+    symbol = "*"
+    pattern = "mul swaps"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return grad * y, grad * x
+
+
+class Div(Gate):
+    """x / y: local gradients 1/y and -x/y²."""
+
+    symbol = "/"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        try:
+            return x / y
+        except ZeroDivisionError:
+            raise GateError(f"gate 'div': division by zero ({x!r} / {y!r})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = grad / y
+        return gx, -gx * x / y
+
+
+class Neg(Gate):
+    """-x, the notes' ``*-1`` gate: local gradient -1."""
+
+    symbol = "*-1"
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (-grad,)
+
+
+class Translate(Gate):
+    """x + c for a constant c (the notes' ``+1`` gate): local gradient 1."""
+
+    @staticmethod
+    def forward(ctx, x, *, c):
+        return x + c
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad,)
+
+
+class Scale(Gate):
+    """c * x for a constant c (the notes' ``*a`` gate): local gradient c."""
+
+    @staticmethod
+    def forward(ctx, x, *, c):
+        return x * c
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * ctx._options["c"],)
+
+
+class Reciprocal(Gate):
+    """1 / x (the notes' ``1/x`` gate): local gradient -1/x²."""
+
+    symbol = "1/x"
+
+    @staticmethod
+    def forward(ctx, x):
+        try:
+            out = 1.0 / x
+        except ZeroDivisionError:
+            raise GateError(f"gate 'reciprocal': 1/x of x = {x!r}") from None
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return (-grad * out * out,)
+
+
+class PowConst(Gate):
+    """x ** c for a constant exponent c: local gradient c * x**(c-1)."""
+
+    name = "pow"
+
+    @staticmethod
+    def forward(ctx, x, *, c):
+        ctx.save_for_backward(x)
+        if type(x) is float:
+            try:
+                out = x**c
+            except ZeroDivisionError:
+                raise GateError(f"gate 'pow': {x!r} ** {c!r} divides by zero") from None
+            if type(out) is complex:
+                raise GateError(f"gate 'pow': {x!r} ** {c!r} is not a real number")
+            return out
+        return x**c
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        c = ctx._options["c"]
+        try:
+            return (grad * c * x ** (c - 1),)
+        except ZeroDivisionError:
+            raise GateError(f"gate 'pow': the gradient of x ** {c!r} at x = 0 is infinite") from None
+
+
+class Pow(Gate):
+    """x ** y with both operands variables: local gradients y*x**(y-1) and x**y * log(x).
+
+    As in PyTorch, the exponent's gradient is 0 where x == 0 and y >= 0.
+    """
+
+    symbol = "**"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = np.power(x, y)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import log, where
+
+        x, y, out = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        gx = grad * y * x ** (y - 1) if need_x else None
+        gy = None
+        if need_y:
+            rx, ry = raw(x), raw(y)
+            zero = (rx == 0) & (ry >= 0)
+            safe_x = where(zero, 1.0, x)
+            gy = grad * out * log(safe_x) * as_mask(~zero, rx)
+        return gx, gy
+

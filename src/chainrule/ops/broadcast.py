@@ -1,0 +1,71 @@
+"""Broadcasting as an explicit gate: an input stretched to a larger shape, whose backward sums the
+gradient back to the input's shape (the one place where broadcasting is undone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import GateError, Node
+from ..gate import Gate
+from ._util import sum_to_shape
+
+
+class BroadcastTo(Gate):
+    """Stretch x to ``shape`` without copying (a fan-out of each element, so gradients add)."""
+
+    name = "broadcast_to"
+    symbol = "expand"
+    pattern = "fork adds"
+
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise GateError(
+                f"gate 'broadcast_to': cannot broadcast shape {np.shape(x)} to {tuple(shape)}"
+            ) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (sum_to_shape(grad, np.shape(ctx._inputs[0].data)),)
+
+
+def broadcast_to(x: Any, shape: Any) -> Any:
+    """``x`` stretched to ``shape`` (NumPy's broadcast_to, differentiable)."""
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if np.shape(raw_data(x)) == shape:
+        return x
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def raw_data(value: Any) -> Any:
+    return value.data if isinstance(value, Node) else value
+
+
+def apply_elementwise(gate: type[Gate], *inputs: Any, **options: Any) -> Any:
+    """Apply an elementwise gate after stretching every differentiable input to the common shape.
+
+    Constants are left as they are (NumPy broadcasts them); a shape mismatch names the gate and
+    the shapes.
+    """
+    shapes = [np.shape(raw_data(i)) for i in inputs]
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return gate.apply(*inputs, **options)
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise GateError(
+            f"gate '{gate.name}': operands of shapes {listed} cannot be broadcast together"
+        ) from None
+    stretched = [
+        BroadcastTo.apply(i, shape=shape)
+        if isinstance(i, Node) and i.requires_grad and s != shape
+        else i
+        for i, s in zip(inputs, shapes)
+    ]
+    return gate.apply(*stretched, **options)

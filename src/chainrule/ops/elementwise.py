@@ -1,0 +1,313 @@
+"""Elementwise gates: exp, log, sqrt, tanh, sigmoid (as one gate), relu, abs, clip, and the
+routers maximum/minimum/where.
+
+Scalars (Python floats) compute with ``math`` and raise a :class:`GateError` naming the gate on a
+domain error; arrays follow NumPy's IEEE results (inf/nan with a warning).
+
+Tie rules, the same as PyTorch's: ``maximum``/``minimum`` split the gradient equally between
+tied inputs; relu's and abs' gradients at exactly 0 are 0; clip passes the gradient where
+``lo <= x <= hi`` (bounds included).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..engine import GateError
+from ..gate import Gate
+from ._util import as_mask, raw
+from .broadcast import apply_elementwise, broadcast_to
+
+
+def _scalar_domain(gate: str, fn, x: float, ok: bool, need: str) -> float:
+    if not ok:
+        raise GateError(f"gate '{gate}': input must be {need}, got {x!r}")
+    try:
+        return fn(x)
+    except OverflowError:
+        raise GateError(f"gate '{gate}': result overflows for input {x!r}") from None
+
+
+class Exp(Gate):
+    """e**x: its local gradient is its own output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = _scalar_domain("exp", math.exp, x, True, "") if type(x) is float else np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return (grad * out,)
+
+
+class Log(Gate):
+    """Natural log: local gradient 1/x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        if type(x) is float:
+            return _scalar_domain("log", math.log, x, x > 0, "positive")
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return (grad / x,)
+
+
+class Sqrt(Gate):
+    """Square root: local gradient 1 / (2 sqrt(x))."""
+
+    symbol = "√"
+
+    @staticmethod
+    def forward(ctx, x):
+        if type(x) is float:
+            out = _scalar_domain("sqrt", math.sqrt, x, x >= 0, "non-negative")
+        else:
+            out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return (grad / (out * 2),)
+
+
+class Tanh(Gate):
+    """Hyperbolic tangent: local gradient 1 - tanh(x)²."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = math.tanh(x) if type(x) is float else np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return (grad * (1 - out * out),)
+
+
+class Sigmoid(Gate):
+    """The logistic function as one gate: local gradient (1 - s) * s, from its output s alone."""
+
+    symbol = "σ"
+
+    @staticmethod
+    def forward(ctx, x):
+        if type(x) is float:
+            if x >= 0:
+                out = 1.0 / (1.0 + math.exp(-x))
+            else:
+                e = math.exp(x)
+                out = e / (1.0 + e)
+        else:
+            with np.errstate(over="ignore"):
+                out = 1 / (1 + np.exp(-x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return (grad * ((1 - out) * out),)
+
+
+class Relu(Gate):
+    """max(0, x): passes the gradient where x > 0 (and not at 0)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        if type(x) is float:
+            return x if x > 0 else 0.0
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        x = raw(x)
+        return (grad * as_mask(x > 0, x),)
+
+
+class Abs(Gate):
+    """|x|: local gradient sign(x) (0 at 0)."""
+
+    symbol = "|x|"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        x = raw(x)
+        sign = float((x > 0) - (x < 0)) if type(x) is float else np.sign(x)
+        return (grad * sign,)
+
+
+class Clip(Gate):
+    """x limited to [lo, hi] (either may be None): gradient passes where lo <= x <= hi."""
+
+    @staticmethod
+    def forward(ctx, x, *, lo=None, hi=None):
+        if lo is not None and hi is not None and lo > hi:
+            raise GateError(f"gate 'clip': lower bound {lo!r} is above upper bound {hi!r}")
+        ctx.save_for_backward(x)
+        if type(x) is float:
+            return min(max(x, -math.inf if lo is None else lo), math.inf if hi is None else hi)
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        x = raw(x)
+        lo, hi = ctx._options.get("lo"), ctx._options.get("hi")
+        inside = (x >= (-math.inf if lo is None else lo)) & (x <= (math.inf if hi is None else hi))
+        return (grad * as_mask(inside, x),)
+
+
+def _router_share(first_wins: Any, tie: Any, like: Any) -> Any:
+    """Fraction of the gradient routed to the first input: 1 where it wins, 1/2 on a tie."""
+    if type(first_wins) is bool:
+        return 1.0 if first_wins else (0.5 if tie else 0.0)
+    return as_mask(first_wins, like) + as_mask(tie, like) * 0.5
+
+
+class Maximum(Gate):
+    """The max gate: routes the whole gradient to the larger input (split equally on a tie)."""
+
+    symbol = "max"
+    pattern = "max routes"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        if type(x) is float and type(y) is float:
+            return x if x >= y else y
+        return np.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = (raw(v) for v in ctx.saved_tensors)
+        share = _router_share(x > y, x == y, x)
+        return grad * share, grad * (1 - share)
+
+
+class Minimum(Gate):
+    """The min gate: routes the whole gradient to the smaller input (split equally on a tie)."""
+
+    symbol = "min"
+    pattern = "min routes"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        if type(x) is float and type(y) is float:
+            return x if x <= y else y
+        return np.minimum(x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = (raw(v) for v in ctx.saved_tensors)
+        share = _router_share(x < y, x == y, x)
+        return grad * share, grad * (1 - share)
+
+
+class Where(Gate):
+    """where(cond, x, y): routes the gradient to x where cond holds, to y elsewhere."""
+
+    symbol = "where"
+    pattern = "where routes"
+
+    @staticmethod
+    def forward(ctx, x, y, *, cond):
+        return np.where(cond, x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cond = ctx._options["cond"]
+        return where(cond, grad, 0.0), where(cond, 0.0, grad)
+
+
+def exp(x: Any) -> Any:
+    """e**x, elementwise."""
+    return Exp.apply(x)
+
+
+def log(x: Any) -> Any:
+    """Natural logarithm, elementwise."""
+    return Log.apply(x)
+
+
+def sqrt(x: Any) -> Any:
+    """Square root, elementwise."""
+    return Sqrt.apply(x)
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent, elementwise."""
+    return Tanh.apply(x)
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic sigmoid 1 / (1 + e**-x) as a single gate."""
+    return Sigmoid.apply(x)
+
+
+def relu(x: Any) -> Any:
+    """max(0, x), elementwise."""
+    return Relu.apply(x)
+
+
+def absolute(x: Any) -> Any:
+    """|x|, elementwise."""
+    return Abs.apply(x)
+
+
+def clip(x: Any, lo: Any = None, hi: Any = None) -> Any:
+    """x limited to [lo, hi] (NumPy's clip; bounds are constants)."""
+    return Clip.apply(x, lo=lo, hi=hi)
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Elementwise max of two inputs (broadcasting), the notes' max gate."""
+    return apply_elementwise(Maximum, x, y)
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Elementwise min of two inputs (broadcasting)."""
+    return apply_elementwise(Minimum, x, y)
+
+
+def where(cond: Any, x: Any, y: Any) -> Any:
+    """x where ``cond`` (a constant boolean array) holds, else y; differentiable in x and y."""
+    cond = np.asarray(raw(cond), dtype=bool)
+    shapes = (cond.shape, np.shape(raw(x)), np.shape(raw(y)))
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise GateError(
+            "gate 'where': condition, x and y of shapes {} and {} and {} cannot be broadcast "
+            "together".format(*shapes)
+        ) from None
+    if cond.shape != shape:
+        cond = np.broadcast_to(cond, shape)
+    x = broadcast_to(x, shape) if _differentiable(x) else x
+    y = broadcast_to(y, shape) if _differentiable(y) else y
+    return Where.apply(x, y, cond=cond)
+
+
+def _differentiable(value: Any) -> bool:
+    return getattr(value, "requires_grad", False)

@@ -1,0 +1,160 @@
+"""Reduction gates: sum, mean, max, min (over ``axis``, an int or a tuple, with ``keepdims``) and
+logsumexp.
+
+Sum's backward is a fan-out: every element gets the upstream gradient. Max and min route it to
+the elements that attain the extreme; when several tie, they share it equally (PyTorch's rule for
+``amax``/``amin``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import GateError
+from ..gate import Gate
+from ._util import as_mask, keepdims_shape, normalize_axis, raw
+from .broadcast import broadcast_to
+from .elementwise import exp
+
+
+def _reduced_grad(ctx, grad: Any) -> Any:
+    """The upstream gradient reshaped so that it broadcasts against the input."""
+    shape = np.shape(ctx._inputs[0].data)
+    if ctx._options["keepdims"]:
+        return grad
+    return grad.reshape(keepdims_shape(shape, ctx._options["axis"]))
+
+
+class _Reduction(Gate, abstract=True):
+    """Shared option handling: ``axis`` is normalized to a sorted tuple before the gate runs."""
+
+    @classmethod
+    def apply(cls, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        axis = normalize_axis(axis, np.ndim(raw(x)), cls.name)
+        return super().apply(x, axis=axis, keepdims=bool(keepdims))
+
+
+class Sum(_Reduction):
+    """Sum over axes: each input element receives the upstream gradient (fan-out)."""
+
+    symbol = "Σ"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (broadcast_to(_reduced_grad(ctx, grad), np.shape(ctx._inputs[0].data)),)
+
+
+class Mean(_Reduction):
+    """Mean over axes: each element receives the upstream gradient divided by the count."""
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = np.shape(ctx._inputs[0].data)
+        axis = ctx._options["axis"]
+        count = int(np.prod([shape[a] for a in axis])) if axis is not None else int(np.prod(shape))
+        return (broadcast_to(_reduced_grad(ctx, grad) / max(count, 1), shape),)
+
+
+class _Extreme(_Reduction, abstract=True):
+    """Max or min over axes; the gradient is shared equally by the tied extreme elements."""
+
+    pattern = "max routes"
+    reduce = staticmethod(np.max)
+
+    @classmethod
+    def forward(cls, ctx, x, *, axis, keepdims):
+        if np.size(x) == 0:
+            raise GateError(f"gate '{cls.name}': cannot reduce an empty array of shape {x.shape}")
+        out = cls.reduce(x, axis=axis, keepdims=keepdims)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = (raw(v) for v in ctx.saved_tensors)
+        axis = ctx._options["axis"]
+        kept = out if ctx._options["keepdims"] else np.reshape(out, keepdims_shape(x.shape, axis))
+        hit = as_mask(x == kept, x)
+        share = hit / hit.sum(axis=axis, keepdims=True)
+        return (_reduced_grad(ctx, grad) * share,)
+
+
+class Max(_Extreme):
+    """Largest element over axes (routes the gradient to it)."""
+
+    name = "max"
+    symbol = "max"
+    reduce = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    """Smallest element over axes (routes the gradient to it)."""
+
+    name = "min"
+    symbol = "min"
+    pattern = "min routes"
+    reduce = staticmethod(np.min)
+
+
+class LogSumExp(_Reduction):
+    """log(sum(exp(x))) over axes, computed stably; local gradient softmax(x)."""
+
+    symbol = "logΣexp"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        if np.size(x) == 0:
+            out = np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+        else:
+            m = np.max(x, axis=axis, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)
+            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+            if not keepdims:
+                out = out.reshape(np.shape(np.sum(x, axis=axis)))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        shape = np.shape(raw(x))
+        kept = out if ctx._options["keepdims"] else out.reshape(
+            keepdims_shape(shape, ctx._options["axis"])
+        )
+        return (_reduced_grad(ctx, grad) * exp(x - kept),)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (None for all)."""
+    return Sum.apply(x, axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (None for all)."""
+    return Mean.apply(x, axis, keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; ties share the gradient equally."""
+    return Max.apply(x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis``; ties share the gradient equally."""
+    return Min.apply(x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) over ``axis``, stable for large inputs (±1e4)."""
+    return LogSumExp.apply(x, axis, keepdims)
+

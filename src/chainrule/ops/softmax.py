@@ -1,0 +1,70 @@
+"""Softmax and log-softmax gates over an axis, stable for large inputs (the maximum is subtracted
+before exponentiating). Their backward uses only the gate's output:
+softmax: dx = s * (g - Σ g·s); log-softmax: dx = g - exp(out) * Σ g.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..gate import Gate
+from ._util import normalize_axis, raw
+from .elementwise import exp
+
+
+def _shifted(x: Any, axis: int) -> Any:
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - np.where(np.isfinite(m), m, 0)
+
+
+class Softmax(Gate):
+    """exp(x) / Σ exp(x) along ``axis``."""
+
+    symbol = "softmax"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        e = np.exp(_shifted(x, axis))
+        out = e / np.sum(e, axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        axis = ctx._options["axis"]
+        return (s * (grad - (grad * s).sum(axis=axis, keepdims=True)),)
+
+
+class LogSoftmax(Gate):
+    """x - logsumexp(x) along ``axis``."""
+
+    name = "log_softmax"
+    symbol = "log softmax"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        z = _shifted(x, axis)
+        out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        axis = ctx._options["axis"]
+        return (grad - exp(out) * grad.sum(axis=axis, keepdims=True),)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis`` (default the last)."""
+    (axis,) = normalize_axis(axis, max(np.ndim(raw(x)), 1), "softmax")
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """Log of softmax along ``axis``, computed without forming softmax."""
+    (axis,) = normalize_axis(axis, max(np.ndim(raw(x)), 1), "log_softmax")
+    return LogSoftmax.apply(x, axis=axis)

@@ -1,0 +1,416 @@
+"""Tensor: the array front end. A NumPy ndarray in a circuit, with NumPy's operators, broadcasting,
+methods (``axis``, ``keepdims``, ``reshape``, ``.T``, ``@``) and PyTorch's autograd names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .engine import GateError, Node, _GradMode
+from .gate import record
+from .ops import arithmetic as ar
+
+_NO_OPTIONS: dict = {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, np.complexfloating)
+
+
+class Tensor(Node):
+    """An array in a circuit. ``.data`` is an ndarray; ``.grad`` an ndarray of the same shape (or
+    None). Create with :func:`tensor`; integer and bool tensors cannot require grad."""
+
+    __slots__ = ()
+    _data_type = np.ndarray
+    __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray * Tensor)
+
+    def __init__(
+        self, data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
+    ) -> None:
+        array = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"tensor: unsupported dtype {array.dtype} (use float, int or bool)")
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(
+                f"tensor: only floating tensors can require grad, got dtype {array.dtype}"
+            )
+        self.data = array
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._gate = None
+        self._inputs = None
+        self._saved = None
+        self._retain = False
+        self._options = None
+
+    # --- front-end hooks used by the engine and gates ------------------------------------------
+    @classmethod
+    def _coerce(cls, data: Any, gate: Any) -> np.ndarray:
+        return np.asarray(data)
+
+    @classmethod
+    def _constant(cls, data: Any) -> Tensor:
+        out = cls.__new__(cls)
+        out.data = data
+        out.grad = None
+        out.requires_grad = False
+        out.name = None
+        out._gate = out._inputs = out._saved = out._options = None
+        out._retain = False
+        return out
+
+    def _default_seed(self) -> np.ndarray:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"backward() on a tensor of shape {self.shape} needs grad= (an array of that "
+                "shape): only a single-element output has an implicit gradient of 1"
+            )
+        return np.ones_like(self.data)
+
+    def _check_seed(self, grad: Any) -> Any:
+        if isinstance(grad, Tensor):
+            grad = grad if _GradMode.enabled and grad.requires_grad else grad.data
+            if isinstance(grad, Tensor):
+                return grad
+        seed = np.asarray(grad)
+        if seed.shape != self.shape:
+            raise GateError(
+                f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}"
+            )
+        if seed.dtype.kind not in "fiu":
+            raise GateError(f"backward(): grad must be a real array, got dtype {seed.dtype}")
+        if not np.all(np.isfinite(seed)):
+            raise GateError("backward(): the seed gradient contains inf or nan")
+        return seed.astype(self.data.dtype, copy=False)
+
+    def _accumulate(self, grad: Any) -> None:
+        if isinstance(grad, Tensor):
+            self.grad = grad if self.grad is None else self.grad + grad
+            return
+        dtype = self.data.dtype
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=dtype)
+        else:
+            self.grad = self.grad + np.asarray(grad, dtype=dtype)
+
+    def _zeros_like(self) -> np.ndarray:
+        return np.zeros_like(self.data)
+
+    # --- array facts ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self.data)
+
+    @property
+    def size(self) -> int:
+        return np.size(self.data)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.asarray(self.data).dtype
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def item(self) -> Any:
+        """The single element as a Python number."""
+        return np.asarray(self.data).item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return np.asarray(self.data)
+
+    def detach(self) -> Tensor:
+        """The same data outside any circuit."""
+        return Tensor._constant(self.data)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = np.asarray(self.data)
+        return array if dtype is None else array.astype(dtype)
+
+    # --- arithmetic ----------------------------------------------------------------------------
+    def _scalar(self, gate: Any, c: Any) -> Tensor:
+        recording = self.requires_grad and _GradMode.enabled
+        return record(gate, Tensor, (self,), recording, {"c": c})
+
+    def __add__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.Translate, other)
+        return ops.apply_elementwise(ar.Add, self, _operand(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.Translate, other)
+        return ops.apply_elementwise(ar.Add, _operand(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.Translate, -other)
+        return ops.apply_elementwise(ar.Sub, self, _operand(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return (-self)._scalar(ar.Translate, other)
+        return ops.apply_elementwise(ar.Sub, _operand(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.Scale, other)
+        return ops.apply_elementwise(ar.Mul, self, _operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.Scale, other)
+        return ops.apply_elementwise(ar.Mul, _operand(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.apply_elementwise(ar.Div, self, _operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        if _is_number(other) and other == 1:
+            return record(ar.Reciprocal, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                          _NO_OPTIONS)
+        return ops.apply_elementwise(ar.Div, _operand(other), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        if _is_number(other):
+            return self._scalar(ar.PowConst, other)
+        return ops.apply_elementwise(ar.Pow, self, _operand(other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.apply_elementwise(ar.Pow, _operand(other), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, _operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(_operand(other), self)
+
+    def __neg__(self) -> Tensor:
+        return record(ar.Neg, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                      _NO_OPTIONS)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.absolute(self)
+
+    # --- comparisons give bool arrays, not gates -----------------------------------------------
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < ops.broadcast.raw_data(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= ops.broadcast.raw_data(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > ops.broadcast.raw_data(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= ops.broadcast.raw_data(other)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == ops.broadcast.raw_data(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != ops.broadcast.raw_data(other)
+
+    __hash__ = Node.__hash__
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; a Python `if` "
+                "on traced data is data-dependent control flow (use cr.where)"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    # --- indexing and shape --------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            "tensors in a circuit are immutable; build a new one (cr.where, cr.concatenate) or "
+            "change .data of a leaf outside the circuit"
+        )
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """Same elements, new shape (one dimension may be -1)."""
+        return ops.reshape(self, *shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Axes permuted; reversed when none are given (like ndarray.transpose)."""
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = tuple(axes[0]) if axes[0] is not None else ()
+        return ops.transpose(self, axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        """Axes reversed (the matrix transpose for 2-D)."""
+        return ops.transpose(self)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Two axes exchanged."""
+        return ops.swapaxes(self, axis1, axis2)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        """Length-1 axes removed."""
+        return ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """A length-1 axis inserted at ``axis`` (PyTorch's name for np.expand_dims)."""
+        return ops.expand_dims(self, axis)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Stretched to ``shape`` by broadcasting (PyTorch's name for broadcast_to)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return ops.broadcast_to(self, shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """Stretched to ``shape`` by broadcasting."""
+        return ops.broadcast_to(self, shape)
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> list:
+        """Pieces along ``axis`` (like np.split)."""
+        return ops.split(self, indices_or_sections, axis)
+
+    # --- reductions ----------------------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis``."""
+        return ops.Sum.apply(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``."""
+        return ops.Mean.apply(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis`` (ties share the gradient)."""
+        return ops.Max.apply(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Minimum over ``axis`` (ties share the gradient)."""
+        return ops.Min.apply(self, axis, keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Stable log(sum(exp)) over ``axis``."""
+        return ops.LogSumExp.apply(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """Softmax along ``axis``."""
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """Log-softmax along ``axis``."""
+        return ops.log_softmax(self, axis)
+
+    # --- elementwise ---------------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def abs(self) -> Tensor:
+        return ops.absolute(self)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        return ops.clip(self, lo, hi)
+
+    def dot(self, other: Any) -> Tensor:
+        return ops.dot(self, _operand(other))
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.data), separator=", ", prefix="tensor(")
+        extras = []
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        if np.asarray(self.data).dtype != np.float64:
+            extras.append(f"dtype={np.asarray(self.data).dtype}")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+def _operand(other: Any) -> Any:
+    """The other operand of a binary operator: a node, or a constant array."""
+    if isinstance(other, Node):
+        if not isinstance(other, Tensor):
+            raise GateError(f"cannot combine a Tensor with a {type(other).__name__}")
+        return other
+    if isinstance(other, (list, tuple)):
+        return np.asarray(other)
+    return other
+
+
+Tensor._front = Tensor
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
+           ) -> Tensor:
+    """A new tensor holding a copy of ``data`` (NumPy's dtype rules; Python floats give float64)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(
+    *shape: Any,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+    dtype: Any = np.float64,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal samples from ``generator`` (or a new one seeded with ``seed``)."""
+    rng = generator if generator is not None else np.random.default_rng(seed)
+    data = rng.standard_normal(_shape(shape)).astype(dtype, copy=False)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values, like ``np.arange``."""
+    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)
+
+
+def _shape(shape: tuple) -> tuple:
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        return tuple(shape[0])
+    return tuple(shape)

@@ -1,0 +1,220 @@
+"""Value: the scalar front end. A Python float in a circuit, with the lecture's gates as operators
+and methods (``x * y``, ``x + 1``, ``v.exp()``, ``v.sigmoid()``...)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .engine import GateError, Node, _GradMode
+from .gate import record
+from .ops import arithmetic as ar
+from .ops import elementwise as el
+
+_NO_OPTIONS: dict = {}
+
+
+def _number(other: Any) -> float | None:
+    """``other`` as a float when it is a real number (not a Value), else None."""
+    if isinstance(other, (int, float)):
+        return float(other)
+    try:
+        import numpy as np
+
+        if isinstance(other, np.number) and not isinstance(other, np.complexfloating):
+            return float(other)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    return None
+
+
+class Value(Node):
+    """A scalar in a circuit. ``.data`` and ``.grad`` are Python floats.
+
+    ``Value(data, name=None, requires_grad=True)``; leaves accumulate ``.grad`` across backward
+    calls (reset with ``zero_grad()``); intermediate values keep no gradient unless
+    ``retain_grad()`` was called.
+    """
+
+    __slots__ = ()
+    _data_type = float
+
+    def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True) -> None:
+        number = data.data if isinstance(data, Value) else _number(data)
+        if number is None:
+            raise TypeError(f"Value needs a real number, got {type(data).__name__}: {data!r}")
+        self.data = number
+        self.grad = 0.0
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._gate = None
+        self._inputs = None
+        self._saved = None
+        self._retain = False
+        self._options = None
+
+    # --- front-end hooks used by the engine and gates ------------------------------------------
+    @classmethod
+    def _coerce(cls, data: Any, gate: Any) -> float:
+        number = _number(data)
+        if number is None:
+            raise GateError(f"gate '{gate.name}' produced {data!r}, not a real number")
+        return number
+
+    @classmethod
+    def _constant(cls, data: Any) -> Value:
+        return cls(data, requires_grad=False)
+
+    def _default_seed(self) -> float:
+        return 1.0
+
+    def _check_seed(self, grad: Any) -> Any:
+        if isinstance(grad, Value):
+            return grad
+        number = _number(grad)
+        if number is None or not math.isfinite(number):
+            raise GateError(f"backward(): the seed gradient must be a finite number, got {grad!r}")
+        return number
+
+    def _accumulate(self, grad: Any) -> None:
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    def _zero_grad_value(self) -> float:
+        return 0.0
+
+    def _zeros_like(self) -> float:
+        return 0.0
+
+    # --- recording helpers ---------------------------------------------------------------------
+    def _unary(self, gate: Any, options: dict = _NO_OPTIONS) -> Value:
+        return record(gate, Value, (self,), self.requires_grad and _GradMode.enabled, options)
+
+    def _binary(self, gate: Any, other: Value) -> Value:
+        recording = (self.requires_grad or other.requires_grad) and _GradMode.enabled
+        return record(gate, Value, (self, other), recording, _NO_OPTIONS)
+
+    # --- arithmetic ----------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Value:
+        if isinstance(other, Value):
+            return self._binary(ar.Add, other)
+        c = _number(other)
+        return NotImplemented if c is None else self._unary(ar.Translate, {"c": c})
+
+    def __radd__(self, other: Any) -> Value:
+        return self.__add__(other)
+
+    def __sub__(self, other: Any) -> Value:
+        if isinstance(other, Value):
+            return self._binary(ar.Sub, other)
+        c = _number(other)
+        return NotImplemented if c is None else self._unary(ar.Translate, {"c": -c})
+
+    def __rsub__(self, other: Any) -> Value:
+        c = _number(other)
+        return NotImplemented if c is None else (-self)._unary(ar.Translate, {"c": c})
+
+    def __mul__(self, other: Any) -> Value:
+        if isinstance(other, Value):
+            return self._binary(ar.Mul, other)
+        c = _number(other)
+        return NotImplemented if c is None else self._unary(ar.Scale, {"c": c})
+
+    def __rmul__(self, other: Any) -> Value:
+        return self.__mul__(other)
+
+    def __truediv__(self, other: Any) -> Value:
+        if isinstance(other, Value):
+            return self._binary(ar.Div, other)
+        c = _number(other)
+        return NotImplemented if c is None else self._binary(ar.Div, Value._constant(c))
+
+    def __rtruediv__(self, other: Any) -> Value:
+        c = _number(other)
+        if c is None:
+            return NotImplemented
+        if c == 1.0:
+            return self._unary(ar.Reciprocal)
+        return Value._constant(c)._binary(ar.Div, self)
+
+    def __pow__(self, other: Any) -> Value:
+        if isinstance(other, Value):
+            return self._binary(ar.Pow, other)
+        c = _number(other)
+        return NotImplemented if c is None else self._unary(ar.PowConst, {"c": c})
+
+    def __rpow__(self, other: Any) -> Value:
+        c = _number(other)
+        return NotImplemented if c is None else Value._constant(c)._binary(ar.Pow, self)
+
+    def __neg__(self) -> Value:
+        return self._unary(ar.Neg)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return self._unary(el.Abs)
+
+    # --- unary gates as methods ----------------------------------------------------------------
+    def exp(self) -> Value:
+        """e**self (one gate)."""
+        return self._unary(el.Exp)
+
+    def log(self) -> Value:
+        """Natural log (one gate); raises GateError for a non-positive value."""
+        return self._unary(el.Log)
+
+    def sqrt(self) -> Value:
+        """Square root (one gate)."""
+        return self._unary(el.Sqrt)
+
+    def tanh(self) -> Value:
+        """tanh (one gate)."""
+        return self._unary(el.Tanh)
+
+    def sigmoid(self) -> Value:
+        """The sigmoid as a single gate with local gradient (1 - s) s."""
+        return self._unary(el.Sigmoid)
+
+    def relu(self) -> Value:
+        """max(0, self) (one gate)."""
+        return self._unary(el.Relu)
+
+    def abs(self) -> Value:
+        """|self| (one gate)."""
+        return self._unary(el.Abs)
+
+    # --- comparisons are plain bools, not gates ------------------------------------------------
+    def _other(self, other: Any) -> float:
+        return other.data if isinstance(other, Value) else other
+
+    def __lt__(self, other: Any) -> bool:
+        return self.data < self._other(other)
+
+    def __le__(self, other: Any) -> bool:
+        return self.data <= self._other(other)
+
+    def __gt__(self, other: Any) -> bool:
+        return self.data > self._other(other)
+
+    def __ge__(self, other: Any) -> bool:
+        return self.data >= self._other(other)
+
+    def __eq__(self, other: Any) -> bool:
+        return self.data == self._other(other)
+
+    def __ne__(self, other: Any) -> bool:
+        return self.data != self._other(other)
+
+    __hash__ = Node.__hash__
+
+    def __float__(self) -> float:
+        return self.data
+
+    def __repr__(self) -> str:
+        name = f"{self.name!r}, " if self.name else ""
+        grad = "None" if self.grad is None else f"{self.grad:.6g}"
+        return f"Value({name}data={self.data:.6g}, grad={grad})"
+
+
+Value._front = Value
