@@ -4,7 +4,9 @@ A function is a circuit of gates; each gate knows its local gradient; backward m
 upstream gradient by it, gate by gate in reverse topological order, adding where values fork.
 """
 
+from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .engine import GateError, enable_grad, is_grad_enabled, no_grad
+from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
 from .ops import (
     absolute,
@@ -35,6 +37,7 @@ from .ops import (
 )
 from .ops.reduce import max, mean, min, sum  # noqa: A004 - NumPy's names, as in np.sum
 from .tensor import Tensor, arange, ones, randn, tensor, zeros
+from .trace import Circuit, trace
 from .value import Value
 
 abs = absolute  # noqa: A001 - cr.abs like np.abs
@@ -42,6 +45,8 @@ abs = absolute  # noqa: A001 - cr.abs like np.abs
 __version__ = "0.1.0"
 
 __all__ = [
+    "Circuit", "GradcheckError", "grad", "gradcheck", "hessian", "jacobian", "numerical_grad",
+    "relative_error", "trace", "value_and_grad", "vjp",
     "Gate", "GateError", "Tensor", "Value", "abs", "absolute", "arange", "broadcast_to", "clip",
     "concatenate", "dot", "enable_grad", "exp", "expand_dims", "is_grad_enabled", "log",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "no_grad",

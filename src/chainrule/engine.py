@@ -9,7 +9,7 @@ asks each gate for its inputs' gradients and adds them up where a value fans out
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -272,12 +272,19 @@ def _check_arity(node: Node, grads: Any) -> tuple:
 
 
 def _sweep(
-    root: Node, seed: Any, retain_graph: bool, create_graph: bool, stop_at: set | None = None
+    root: Node,
+    seed: Any,
+    retain_graph: bool,
+    create_graph: bool,
+    stop_at: set | None = None,
+    observe: Any = None,
 ) -> dict:
     """Backward sweep from ``root``; returns the gradients that reached ``stop_at`` nodes.
 
     Gradients of leaves (and of nodes marked ``retain_grad``) are accumulated into ``.grad``
-    unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched.
+    unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched. ``observe``, if
+    given, is called as ``observe(node, upstream, input_grads)`` for each gate the sweep visits,
+    and ``observe(node, upstream, None)`` for each leaf: readers of the circuit use it.
     """
     order = topological_order(root)
     grads: dict[Node, Any] = {root: seed}
@@ -295,6 +302,8 @@ def _sweep(
         elif gate is None or node._retain:
             node._accumulate(g)
         if gate is None:
+            if observe is not None:
+                observe(node, g, None)
             continue
         if create_graph:
             in_grads = gate.backward(_GraphContext(node), g)
@@ -304,6 +313,8 @@ def _sweep(
             in_grads = gate.backward(node, g)
         if type(in_grads) is not tuple or len(in_grads) != len(node._inputs):
             in_grads = _check_arity(node, in_grads)
+        if observe is not None:
+            observe(node, g, in_grads)
         for inp, gi in zip(node._inputs, in_grads):
             if gi is None or not inp.requires_grad:
                 continue
@@ -333,6 +344,13 @@ def backward(
     seed = _prepare_seed(root, grad, create_graph)
     with _grad_mode(create_graph):
         _sweep(root, seed, retain_graph or create_graph, create_graph)
+
+
+def sweep_all(root: Node, seed: Any, observe: Any) -> None:
+    """A full backward sweep that keeps the circuit and touches no ``.grad``, reporting each
+    step to ``observe`` (see :func:`_sweep`); used by the readers of a circuit."""
+    with _grad_mode(False):
+        _sweep(root, seed, True, False, set(), observe)
 
 
 def gradients(

@@ -163,7 +163,8 @@ class PowConst(Gate):
         try:
             return (grad * c * x ** (c - 1),)
         except ZeroDivisionError:
-            raise GateError(f"gate 'pow': the gradient of x ** {c!r} at x = 0 is infinite") from None
+            msg = f"gate 'pow': the gradient of x ** {c!r} at x = 0 is infinite"
+            raise GateError(msg) from None
 
 
 class Pow(Gate):

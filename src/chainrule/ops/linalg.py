@@ -50,9 +50,11 @@ class MatMul(Gate):
             g2 = _insert_axis(g2, -1)
         ga = gb = None
         if need_a:
-            ga = sum_to_shape(g2 @ swapaxes(b2, -1, -2), np.shape(raw(a2))).reshape(np.shape(raw(a)))
+            ga = sum_to_shape(g2 @ swapaxes(b2, -1, -2), np.shape(raw(a2)))
+            ga = ga.reshape(np.shape(raw(a)))
         if need_b:
-            gb = sum_to_shape(swapaxes(a2, -1, -2) @ g2, np.shape(raw(b2))).reshape(np.shape(raw(b)))
+            gb = sum_to_shape(swapaxes(a2, -1, -2) @ g2, np.shape(raw(b2)))
+            gb = gb.reshape(np.shape(raw(b)))
         return ga, gb
 
 

@@ -70,7 +70,7 @@ class GetItem(Gate):
 
 
 class ScatterAdd(Gate):
-    """zeros(shape) with ``grad`` added at ``index`` (indexing's backward, itself differentiable)."""
+    """zeros(shape) plus ``grad`` at ``index``: indexing's backward, itself differentiable."""
 
     name = "scatter_add"
 

@@ -1,0 +1,1 @@
+"""The subcommands of the ``chainrule`` command line, one module each."""

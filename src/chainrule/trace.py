@@ -1,0 +1,198 @@
+"""The recorded circuit behind a result, as a read-only structure.
+
+``cr.trace(output)`` lists the circuit's wires (values) in topological order, inputs first, each
+with a display name, the gate that produced it and its inputs; ``Circuit.backward_steps()`` runs a
+full backward sweep and reports, for every gate, its upstream gradient and its inputs' gradients.
+Diagrams, explanations and staged code are all readings of this one structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import RELEASED, Node, sweep_all, topological_order
+
+__all__ = ["Circuit", "Step", "Wire", "trace"]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One value in the circuit: a leaf (input or constant) or a gate's output."""
+
+    node: Node = field(repr=False)
+    name: str
+    index: int
+
+    @property
+    def data(self) -> Any:
+        return self.node.data
+
+    @property
+    def gate(self) -> Any:
+        return self.node._gate
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.node._gate is None
+
+    @property
+    def is_constant(self) -> bool:
+        return self.node._gate is None and not self.node.requires_grad
+
+    @property
+    def cached(self) -> tuple:
+        """What the gate cached for backward (empty for leaves; refuses once released)."""
+        saved = self.node._saved
+        if saved is RELEASED:
+            raise RuntimeError(
+                f"the cache of '{self.name}' was released by backward; pass retain_graph=True"
+            )
+        return saved or ()
+
+    @property
+    def grad(self) -> Any:
+        """The ``.grad`` the engine left on this node (leaves, and ``retain_grad`` nodes)."""
+        return self.node.grad
+
+
+@dataclass(frozen=True)
+class Step:
+    """One gate visited by the backward sweep: its output wire, the upstream gradient arriving
+    at it, and the gradient it sends to each input (None where the input needs none)."""
+
+    wire: Wire
+    inputs: tuple
+    upstream: Any
+    input_grads: tuple
+
+
+class Circuit:
+    """A read-only view of the circuit that produced ``output``."""
+
+    def __init__(self, output: Node) -> None:
+        if not isinstance(output, Node):
+            raise TypeError(f"trace() needs a Value or Tensor, got {type(output).__name__}")
+        self.output_node = output
+        order = topological_order(output, only_grad=False)
+        order.reverse()
+        self._wires: dict[Node, Wire] = {}
+        taken: set[str] = set()
+        counters = {"input": 0, "const": 0, "gate": 0}
+        for index, node in enumerate(order):
+            name = _display_name(node, taken, counters)
+            taken.add(name)
+            self._wires[node] = Wire(node, name, index)
+
+    @property
+    def wires(self) -> list[Wire]:
+        """Every value, inputs first, each after the values it was computed from."""
+        return list(self._wires.values())
+
+    @property
+    def gates(self) -> list[Wire]:
+        """The gate outputs, in the order forward computes them."""
+        return [w for w in self._wires.values() if not w.is_leaf]
+
+    @property
+    def inputs(self) -> list[Wire]:
+        """The leaves that require grad (the circuit's variables)."""
+        return [w for w in self._wires.values() if w.is_leaf and not w.is_constant]
+
+    @property
+    def output(self) -> Wire:
+        return self._wires[self.output_node]
+
+    def wire(self, node: Node) -> Wire:
+        """The wire of ``node``."""
+        return self._wires[node]
+
+    def inputs_of(self, wire: Wire) -> tuple:
+        """The wires feeding ``wire``'s gate, in argument order."""
+        return tuple(self._wires[n] for n in wire.node.inputs)
+
+    def backward_steps(self, seed: Any = None) -> list[Step]:
+        """Run a full backward sweep (keeping the circuit, touching no ``.grad``) and return one
+        Step per gate in the order backprop visits them, from the output back."""
+        out = self.output_node
+        if not out.requires_grad:
+            return []
+        seed = out._default_seed() if seed is None else out._check_seed(seed)
+        steps: list[Step] = []
+
+        def observe(node: Node, upstream: Any, input_grads: Any) -> None:
+            if input_grads is None:
+                return
+            wire = self._wires[node]
+            steps.append(Step(wire, self.inputs_of(wire), upstream, tuple(input_grads)))
+
+        sweep_all(out, seed, observe)
+        return steps
+
+    def gradients(self, seed: Any = None) -> dict[str, Any]:
+        """The gradient of the output on every wire that needs one, by wire name."""
+        grads: dict[str, Any] = {}
+        steps = self.backward_steps(seed)
+        if steps:
+            grads[steps[0].wire.name] = steps[0].upstream
+        for step in steps:
+            for wire, g in zip(step.inputs, step.input_grads):
+                if g is None or wire.is_constant:
+                    continue
+                grads[wire.name] = g if wire.name not in grads else grads[wire.name] + g
+        return grads
+
+    def __len__(self) -> int:
+        return len(self._wires)
+
+    def __iter__(self):
+        return iter(self._wires.values())
+
+    def __repr__(self) -> str:
+        lines = [f"Circuit({len(self.inputs)} inputs, {len(self.gates)} gates)"]
+        for w in self._wires.values():
+            if w.is_leaf:
+                kind = "const" if w.is_constant else "input"
+                lines.append(f"  {w.name} = {kind} {_short(w.data)}")
+            else:
+                args = ", ".join(i.name for i in self.inputs_of(w))
+                lines.append(f"  {w.name} = {w.gate.name}({args}) -> {_short(w.data)}")
+        return "\n".join(lines)
+
+
+def _short(data: Any) -> str:
+    shape = getattr(data, "shape", None)
+    if shape is None or shape == ():
+        return f"{float(data):.6g}" if isinstance(data, (int, float)) or shape == () else repr(data)
+    return f"array{tuple(shape)}"
+
+
+def _display_name(node: Node, taken: set, counters: dict) -> str:
+    """The user's name where given (made unique), else x0, x1... for inputs, c0... for constants,
+    t1, t2... for gate outputs."""
+    if node.name:
+        name, k = node.name, 1
+        while name in taken:
+            k += 1
+            name = f"{node.name}_{k}"
+        return name
+    if node._gate is not None:
+        prefix, key = "t", "gate"
+        counters[key] += 1
+        number = counters[key]
+    else:
+        key = "input" if node.requires_grad else "const"
+        prefix = "x" if key == "input" else "c"
+        number = counters[key]
+        counters[key] += 1
+    name = f"{prefix}{number}"
+    while name in taken:
+        counters[key] += 1
+        name = f"{prefix}{counters[key]}"
+    return name
+
+
+def trace(output: Node) -> Circuit:
+    """The circuit behind ``output``: its wires in topological order, with gates, inputs, cached
+    values and, via :meth:`Circuit.backward_steps`, every gradient."""
+    return Circuit(output)
