@@ -16,6 +16,7 @@ from .ops import (
     dot,
     exp,
     expand_dims,
+    linear_combination,
     log,
     log_softmax,
     logsumexp,
@@ -46,7 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "GradcheckError", "grad", "gradcheck", "hessian", "jacobian", "numerical_grad",
-    "relative_error", "trace", "value_and_grad", "vjp",
+    "relative_error", "trace", "value_and_grad", "vjp", "linear_combination",
     "Gate", "GateError", "Tensor", "Value", "abs", "absolute", "arange", "broadcast_to", "clip",
     "concatenate", "dot", "enable_grad", "exp", "expand_dims", "is_grad_enabled", "log",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "no_grad",

@@ -28,6 +28,7 @@ from .elementwise import (
 )
 from .linalg import MatMul, dot, matmul
 from .reduce import LogSumExp, Max, Mean, Min, Sum, logsumexp
+from .scalar import LinearCombination, linear_combination
 from .shape import (
     Concatenate,
     GetItem,
@@ -49,6 +50,7 @@ from .softmax import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
     "Abs", "Add", "BroadcastTo", "Clip", "Concatenate", "Div", "Exp", "GetItem", "Log",
+    "LinearCombination", "linear_combination",
     "LogSoftmax", "LogSumExp", "MatMul", "Max", "Maximum", "Mean", "Min", "Minimum", "Mul", "Neg",
     "Pow", "PowConst", "Reciprocal", "Relu", "Reshape", "Scale", "ScatterAdd", "Sigmoid",
     "Softmax", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Translate", "Transpose", "Where",

@@ -1,0 +1,63 @@
+"""A neuron's weighted sum as one gate: ``b + w0*x0 + w1*x1 + ...``.
+
+The notes make the point that any differentiable expression whose local gradient is easy to state
+can be a single gate (the sigmoid is their example). A scalar neuron's pre-activation is such an
+expression: built from ``*`` and ``+`` it costs ``2n`` gates, and in a scalar network per-gate
+bookkeeping dominates the run time. As one gate it is one node with ``2n + 1`` input slots whose
+local gradients are the notes' "mul swaps" rule applied to every pair: ``x_i`` for ``w_i``,
+``w_i`` for ``x_i``, and 1 for ``b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import repeat
+from operator import mul
+from typing import Any
+
+from ..engine import GateError
+from ..gate import Gate
+
+__all__ = ["LinearCombination", "linear_combination"]
+
+
+class LinearCombination(Gate):
+    """``b + Σ w_i x_i`` over the slots ``(w_0..w_{n-1}, x_0..x_{n-1}, b)``.
+
+    Local gradients: ``x_i`` on ``w_i``, ``w_i`` on ``x_i``, 1 on ``b``. The forward value is
+    Python's ``sum(w_i * x_i ..., b)``: the products added to ``b`` from left to right, the order
+    of micrograd's neuron. Slots of equal-shape arrays work elementwise.
+    """
+
+    name = "linear_combination"
+    symbol = "w·x+b"
+    pattern = "mul swaps"
+
+    @staticmethod
+    def forward(ctx, *slots):
+        ctx.save_for_backward(*slots)
+        n = len(slots) >> 1
+        return sum(map(mul, slots[:n], slots[n:-1]), slots[-1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        slots = ctx.saved_tensors
+        n = len(slots) >> 1
+        g = repeat(grad)
+        return (*map(mul, g, slots[n:-1]), *map(mul, g, slots[:n]), grad)
+
+
+def linear_combination(weights: Iterable[Any], inputs: Iterable[Any], bias: Any = 0.0) -> Any:
+    """``bias + Σ weights[i] * inputs[i]`` as a single gate (a neuron's pre-activation).
+
+    Any slot may be a Value (or an equal-shape Tensor) or a plain number (a constant). Gradients
+    are the same as for the expression built from ``*`` and ``+``; a Value used in several slots
+    (``linear_combination(p, p)`` for a sum of squares) gets their sum, as at any fork.
+    """
+    weights, inputs = tuple(weights), tuple(inputs)
+    if len(weights) != len(inputs):
+        raise GateError(
+            f"gate 'linear_combination': {len(weights)} weight(s) but {len(inputs)} input(s); "
+            "give one weight per input"
+        )
+    return LinearCombination.apply(*weights, *inputs, bias)
