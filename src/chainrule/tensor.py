@@ -140,6 +140,8 @@ class Tensor(Node):
 
     # --- arithmetic ----------------------------------------------------------------------------
     def _scalar(self, gate: Any, c: Any) -> Tensor:
+        if type(c) is not float and type(c) is not int:
+            c = c.item() if isinstance(c, np.generic) else c  # weak, as Python numbers: f32 stays
         recording = self.requires_grad and _GradMode.enabled
         return record(gate, Tensor, (self,), recording, {"c": c})
 
@@ -370,6 +372,8 @@ def _operand(other: Any) -> Any:
         return other
     if isinstance(other, (list, tuple)):
         return np.asarray(other)
+    if isinstance(other, np.generic):
+        return other.item()  # a NumPy scalar acts as a Python number: float32 stays float32
     return other
 
 

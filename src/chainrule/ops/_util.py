@@ -51,7 +51,12 @@ def normalize_axis(axis: Any, ndim: int, gate: str) -> tuple | None:
     """``axis`` (None, int or tuple of ints) as a sorted tuple of non-negative axes."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise GateError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)):

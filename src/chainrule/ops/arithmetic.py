@@ -139,7 +139,8 @@ class Reciprocal(Gate):
 
 
 class PowConst(Gate):
-    """x ** c for a constant exponent c: local gradient c * x**(c-1)."""
+    """x ** c for a constant exponent c: local gradient c * x**(c-1) (0 when c == 0, as in
+    PyTorch, even at x == 0)."""
 
     name = "pow"
 
@@ -160,6 +161,8 @@ class PowConst(Gate):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         c = ctx._options["c"]
+        if c == 0:
+            return (grad * 0.0,)
         try:
             return (grad * c * x ** (c - 1),)
         except ZeroDivisionError:
@@ -170,7 +173,8 @@ class PowConst(Gate):
 class Pow(Gate):
     """x ** y with both operands variables: local gradients y*x**(y-1) and x**y * log(x).
 
-    As in PyTorch, the exponent's gradient is 0 where x == 0 and y >= 0.
+    As in PyTorch, the base's gradient is 0 where y == 0 and the exponent's gradient is 0 where
+    x == 0 and y >= 0 (instead of the nan of 0 * inf).
     """
 
     symbol = "**"
@@ -187,10 +191,15 @@ class Pow(Gate):
 
         x, y, out = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
-        gx = grad * y * x ** (y - 1) if need_x else None
-        gy = None
+        rx, ry = raw(x), raw(y)
+        gx = gy = None
+        if need_x:
+            flat = ry == 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gx = grad * y * x ** (y - 1)
+            if np.any(flat):
+                gx = where(flat, 0.0, gx)
         if need_y:
-            rx, ry = raw(x), raw(y)
             zero = (rx == 0) & (ry >= 0)
             safe_x = where(zero, 1.0, x)
             gy = grad * out * log(safe_x) * as_mask(~zero, rx)

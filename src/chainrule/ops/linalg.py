@@ -27,10 +27,7 @@ class MatMul(Gate):
         try:
             return np.matmul(a, b)
         except ValueError:
-            raise GateError(
-                f"gate 'matmul': shapes {np.shape(a)} and {np.shape(b)} are not aligned "
-                f"(inner dimensions must match)"
-            ) from None
+            raise GateError(_mismatch(np.shape(a), np.shape(b))) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -56,6 +53,20 @@ class MatMul(Gate):
             gb = sum_to_shape(swapaxes(a2, -1, -2) @ g2, np.shape(raw(b2)))
             gb = gb.reshape(np.shape(raw(b)))
         return ga, gb
+
+
+def _mismatch(sa: tuple, sb: tuple) -> str:
+    """Why ``np.matmul`` refused shapes ``sa`` and ``sb``: inner dimensions or batch dimensions."""
+    inner_b = sb[0] if len(sb) == 1 else sb[-2]
+    if sa[-1] != inner_b:
+        return (
+            f"gate 'matmul': shapes {sa} and {sb} are not aligned (inner dimensions {sa[-1]} "
+            f"and {inner_b} must match)"
+        )
+    return (
+        f"gate 'matmul': shapes {sa} and {sb} have batch dimensions {sa[:-2]} and {sb[:-2]} "
+        "that cannot be broadcast together"
+    )
 
 
 def _insert_axis(g: Any, axis: int) -> Any:

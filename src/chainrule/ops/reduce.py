@@ -8,6 +8,7 @@ the elements that attain the extreme; when several tie, they share it equally (P
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -61,8 +62,8 @@ class Mean(_Reduction):
     def backward(ctx, grad):
         shape = np.shape(ctx._inputs[0].data)
         axis = ctx._options["axis"]
-        count = int(np.prod([shape[a] for a in axis])) if axis is not None else int(np.prod(shape))
-        return (broadcast_to(_reduced_grad(ctx, grad) / max(count, 1), shape),)
+        count = math.prod(shape[a] for a in axis) if axis is not None else math.prod(shape)
+        return (broadcast_to(_reduced_grad(ctx, grad) / (count or 1), shape),)
 
 
 class _Extreme(_Reduction, abstract=True):
