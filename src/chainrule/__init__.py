@@ -4,10 +4,12 @@ A function is a circuit of gates; each gate knows its local gradient; backward m
 upstream gradient by it, gate by gate in reverse topological order, adding where values fork.
 """
 
+from . import data, nn, optim
 from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .engine import GateError, enable_grad, is_grad_enabled, no_grad
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
+from .io import load, save
 from .ops import (
     absolute,
     broadcast_to,
@@ -46,6 +48,7 @@ abs = absolute  # noqa: A001 - cr.abs like np.abs
 __version__ = "0.1.0"
 
 __all__ = [
+    "data", "load", "nn", "optim", "save",
     "Circuit", "GradcheckError", "grad", "gradcheck", "hessian", "jacobian", "numerical_grad",
     "relative_error", "trace", "value_and_grad", "vjp", "linear_combination",
     "Gate", "GateError", "Tensor", "Value", "abs", "absolute", "arange", "broadcast_to", "clip",

@@ -1,0 +1,100 @@
+"""Small datasets for training demos and a seeded mini-batch iterator.
+
+``spiral`` is the CS231n case study's three-armed spiral (not linearly separable); ``digits`` is
+scikit-learn's bundled 8x8 handwritten digits (the optional ``data`` extra), split into train and
+test with a seeded permutation. Everything is NumPy arrays: float64 features, int64 labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Split", "batches", "digits", "spiral"]
+
+
+class Split(NamedTuple):
+    """A dataset split into training and test arrays."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _count(value: object, what: str, fn: str, minimum: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{fn}: {what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def spiral(n_per_class: int = 100, classes: int = 3, seed: int = 0
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Points on ``classes`` spiral arms in the plane: X of shape (n_per_class * classes, 2) and
+    labels y. Arm k has radius rising from 0 to 1 and angle from 4k to 4(k + 1) radians plus
+    N(0, 0.2²) noise, as in the CS231n case study."""
+    n = _count(n_per_class, "n_per_class", "spiral")
+    k = _count(classes, "classes", "spiral")
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n * k, 2))
+    y = np.zeros(n * k, dtype=np.int64)
+    radius = np.linspace(0.0, 1.0, n)
+    for arm in range(k):
+        angle = np.linspace(4.0 * arm, 4.0 * (arm + 1), n) + rng.standard_normal(n) * 0.2
+        rows = slice(n * arm, n * (arm + 1))
+        x[rows, 0] = radius * np.sin(angle)
+        x[rows, 1] = radius * np.cos(angle)
+        y[rows] = arm
+    return x, y
+
+
+def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """scikit-learn's 1797 8x8 digit images as 64 features scaled to [0, 1], labels 0-9, split
+    by a permutation seeded with ``seed`` (``test_fraction`` of the samples go to test)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"digits: test_fraction must be in (0, 1), got {test_fraction}")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "digits() needs scikit-learn (pip install 'chainrule[data]')"
+        ) from None
+    bunch = load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / 16.0
+    y = np.asarray(bunch.target, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = int(round(len(y) * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return Split(x[train], y[train], x[test], y[test])
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
+            seed: int | None = None, generator: np.random.Generator | None = None,
+            drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One pass over (x, y) in mini-batches of ``batch_size`` rows, shuffled by ``generator``
+    (or a generator seeded with ``seed``); the last batch may be smaller unless ``drop_last``."""
+    x, y = np.asarray(x), np.asarray(y)
+    size = _count(batch_size, "batch_size", "batches")
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise ValueError(
+            f"batches: x of shape {x.shape} and y of shape {y.shape} must have the same number "
+            "of rows"
+        )
+    if generator is not None and seed is not None:
+        raise ValueError("batches: give either seed or generator, not both")
+    n = len(x)
+    if shuffle:
+        rng = generator if generator is not None else np.random.default_rng(seed)
+        order = rng.permutation(n)
+    else:
+        order = np.arange(n)
+    return _iterate(x, y, order, size, n - n % size if drop_last else n)
+
+
+def _iterate(x: np.ndarray, y: np.ndarray, order: np.ndarray, size: int, stop: int
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, stop, size):
+        rows = order[start:start + size]
+        yield x[rows], y[rows]

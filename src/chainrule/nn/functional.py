@@ -1,0 +1,160 @@
+"""Stateless neural-network functions: the affine map, activations, dropout, losses and the L2
+penalty, written with chainrule's gates so backprop flows through each of them.
+
+Names and defaults follow ``torch.nn.functional``; ``svm_loss`` is the CS231n multiclass hinge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..engine import GateError
+from ..tensor import Tensor
+from .init import get_generator
+
+__all__ = [
+    "cross_entropy",
+    "dropout",
+    "elu",
+    "l2_penalty",
+    "leaky_relu",
+    "linear",
+    "mse_loss",
+    "relu",
+    "sigmoid",
+    "svm_loss",
+    "tanh",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+relu = ops.relu
+sigmoid = ops.sigmoid
+tanh = ops.tanh
+
+
+def _data(x: Any) -> np.ndarray:
+    return np.asarray(x.data if isinstance(x, Tensor) else x)
+
+
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weightᵀ + bias, with ``weight`` of shape (out_features, in_features) as in PyTorch."""
+    xs, ws = np.shape(_data(x)), weight.shape
+    if len(ws) != 2 or len(xs) < 1 or xs[-1] != ws[1]:
+        raise GateError(
+            f"linear: input of shape {xs} does not fit weight of shape {ws} (the input's last "
+            f"dimension must equal in_features = {ws[1] if len(ws) == 2 else '?'})"
+        )
+    out = ops.matmul(x, weight.T)
+    return out if bias is None else out + bias
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x (gradient negative_slope at 0, as PyTorch)."""
+    return ops.where(_data(x) > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1) (gradient alpha at 0, as PyTorch)."""
+    negative = ops.exp(ops.clip(x, None, 0.0)) - 1.0
+    return ops.where(_data(x) > 0, x, negative * alpha)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, *, seed: int | None = None,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
+    1/(1-p), so evaluation needs no rescaling; the identity when not ``training`` or p == 0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    data = _data(x)
+    if p == 1.0:
+        return x * np.zeros_like(data)
+    keep = get_generator(seed, generator).random(data.shape) >= p
+    return x * (keep / (1.0 - p)).astype(data.dtype)
+
+
+def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Squared error (input - target)², averaged ('mean'), summed ('sum') or elementwise."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if np.shape(_data(input)) != np.shape(_data(target)):
+        raise GateError(
+            f"mse_loss: input of shape {np.shape(_data(input))} and target of shape "
+            f"{np.shape(_data(target))} must have the same shape"
+        )
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
+    shape = np.shape(_data(scores))
+    if len(shape) != 2:
+        raise GateError(f"{name}: scores must be 2-D (samples, classes), got shape {shape}")
+    y = _data(labels)
+    if y.dtype.kind not in "iu":
+        raise GateError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
+    if y.shape != (shape[0],):
+        raise GateError(
+            f"{name}: labels of shape {y.shape} do not match {shape[0]} samples (expected "
+            f"shape ({shape[0]},))"
+        )
+    if y.size and (y.min() < 0 or y.max() >= shape[1]):
+        bad = y[(y < 0) | (y >= shape[1])][0]
+        raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
+    return y
+
+
+def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy -log softmax(logits)[y] from raw scores and integer labels,
+    through a stable log-softmax (no overflow for large logits)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
+        )
+    y = _check_labels(logits, labels, "cross_entropy")
+    logp = ops.log_softmax(logits, axis=1)
+    return _reduce(-logp[np.arange(y.shape[0]), y], reduction, "cross_entropy")
+
+
+def svm_loss(scores: Tensor, labels: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """The CS231n multiclass hinge: per sample, the sum over wrong classes j of
+    max(0, s_j - s_y + margin); averaged over samples by default."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"svm_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    y = _check_labels(scores, labels, "svm_loss")
+    n, classes = np.shape(_data(scores))
+    correct = scores[np.arange(n), y].reshape(n, 1)
+    margins = ops.relu(scores - correct + margin)
+    wrong = np.ones((n, classes), dtype=_data(scores).dtype)
+    wrong[np.arange(n), y] = 0
+    return _reduce((margins * wrong).sum(axis=1), reduction, "svm_loss")
+
+
+def l2_penalty(parameters: Iterable[Tensor], reg: float) -> Tensor:
+    """0.5 * reg * Σ‖W‖² over ``parameters``: L2 weight decay as a loss term, whose gradient
+    reg * W is what ``weight_decay=reg`` adds inside the optimizers."""
+    params = list(parameters)
+    if not params:
+        raise ValueError("l2_penalty: no parameters given")
+    if reg < 0:
+        raise ValueError(f"l2_penalty: reg must be non-negative, got {reg}")
+    total = (params[0] * params[0]).sum()
+    for p in params[1:]:
+        total = total + (p * p).sum()
+    return total * (0.5 * reg)

@@ -1,0 +1,261 @@
+"""Module and Parameter: PyTorch's container semantics over chainrule tensors.
+
+A :class:`Module` registers the :class:`Parameter` and sub-module values assigned to its
+attributes, so ``parameters()``, ``state_dict()`` and ``zero_grad()`` find them by walking the
+tree. Names and shapes follow ``torch.nn``, so a state dict moves between the two libraries as a
+mapping of plain arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["IncompatibleKeys", "Module", "Parameter", "StateDictError"]
+
+
+class StateDictError(ValueError):
+    """A state dict does not fit a module: missing, unexpected or mis-shaped entries."""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` skipped: keys the module has and the dict lacks,
+    and keys the dict has and the module lacks."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+class Parameter(Tensor):
+    """A tensor that is a module's learnable state: floating point and always requiring grad.
+
+    The data is copied (as ``torch.nn.Parameter(torch.tensor(x))`` would), so the module owns it
+    and optimizers may update it in place.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, name: str | None = None) -> None:
+        array = np.array(data.data if isinstance(data, Tensor) else data)
+        if array.dtype.kind in "iub":
+            array = array.astype(np.float64)
+        super().__init__(array, requires_grad=True, name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and models: subclass it, assign parameters and sub-modules as
+    attributes in ``__init__``, and define ``forward``; call the module to run it."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+
+    # --- registration ----------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() was called (call "
+                "super().__init__() first in your module's __init__)"
+            )
+        if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            self._modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign a {type(value).__name__} as parameter {name!r} of "
+                    f"{type(self).__name__} (a cr.nn.Parameter or None is expected)"
+                )
+            params[name] = None
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign a {type(value).__name__} as sub-module {name!r} of "
+                    f"{type(self).__name__} (a cr.nn.Module or None is expected)"
+                )
+            self._modules[name] = None
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or None, for an absent optional parameter such as a bias)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"register_parameter({name!r}): expected a cr.nn.Parameter or None, got "
+                f"{type(param).__name__}"
+            )
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as a child called ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): {type(module).__name__} is not a Module")
+        if not name or "." in name:
+            raise KeyError(f"add_module: module name must be non-empty and have no '.', got "
+                           f"{name!r}")
+        self._parameters.pop(name, None)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    # --- running ---------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation the module performs; every subclass defines it."""
+        raise TypeError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # --- walking the tree ------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their attribute names."""
+        for name, module in self._modules.items():
+            if module is not None:
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        """Direct sub-modules."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, with dotted names ('' for this one)."""
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            kids = [(f"{name}.{k}" if name else k, m) for k, m in module.named_children()]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every descendant."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True
+                         ) -> Iterator[tuple[str, Parameter]]:
+        """Parameters with dotted names such as ``'0.weight'``; a shared one is listed once."""
+        seen = set()
+        tree = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, module in tree:
+            for pname, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{mname}.{pname}" if mname else pname), param
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter of this module and (with ``recurse``) its descendants."""
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    # --- modes and gradients ---------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active) for this module and its descendants; returns self."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode): mode must be a bool, got {type(mode).__name__}")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (dropout is the identity); returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient to None (or to zeros)."""
+        for param in self.parameters():
+            param.grad = None if set_to_none else np.zeros_like(param.data)
+
+    # --- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter as a plain array, keyed by dotted name (PyTorch's keys)."""
+        return {name: param.data.copy() for name, param in self._all_named_parameters()}
+
+    def _all_named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter slot by its full name, shared ones under each name (as PyTorch)."""
+        for mname, module in self.named_modules():
+            for pname, param in module._parameters.items():
+                if param is not None:
+                    yield (f"{mname}.{pname}" if mname else pname), param
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
+                        ) -> IncompatibleKeys:
+        """Copy arrays from ``state_dict`` into the parameters, in place.
+
+        Everything is checked before anything is written, so on error the module is unchanged.
+        With ``strict`` (the default) missing or unexpected keys are errors; mis-shaped or
+        non-numeric entries always are.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict: expected a mapping of names to arrays, got "
+                f"{type(state_dict).__name__}"
+            )
+        own = dict(self._all_named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems = []
+        if strict and missing:
+            problems.append("missing key(s): " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected key(s): " + ", ".join(repr(k) for k in unexpected))
+        updates = []
+        for key, param in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if array.dtype.kind not in "fiu":
+                problems.append(f"{key!r} has dtype {array.dtype}, expected a real number array")
+            elif array.shape != param.shape:
+                problems.append(
+                    f"{key!r} has shape {array.shape} but the parameter has shape {param.shape}"
+                )
+            else:
+                updates.append((param, array))
+        if problems:
+            raise StateDictError(
+                f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems)
+            )
+        for param, array in updates:
+            np.copyto(param.data, array, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- printing --------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The module's own settings for its repr (e.g. ``in_features=2, out_features=3``)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, module in self._modules.items():
+            body = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        head = f"{type(self).__name__}({extra}" if extra else f"{type(self).__name__}("
+        return head + "\n" + "\n".join(lines) + "\n)"
