@@ -142,7 +142,7 @@ def hvp_torch(fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray,
     if t is None:
         return [np.zeros_like(a) for a in inputs]
     hs = torch.autograd.grad(t, ts, allow_unused=True)
-    return [np.zeros_like(a) if h is None else h.numpy() for a, h in zip(inputs, hs)]
+    return [np.zeros_like(a) if h is None else h.numpy(force=True) for a, h in zip(inputs, hs)]
 
 
 def compare_second_order(cr_fn: Callable, torch_fn: Callable, *inputs: np.ndarray,

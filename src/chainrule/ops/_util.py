@@ -21,7 +21,7 @@ def is_scalar(value: Any) -> bool:
 
 def as_mask(condition: Any, like: Any) -> Any:
     """A 0/1 multiplier with ``like``'s dtype (so float32 gradients stay float32)."""
-    if type(condition) is bool or type(condition) is np.bool_:
+    if type(condition) is bool:
         return float(condition)
     dtype = getattr(raw(like), "dtype", None)
     if dtype is None or not np.issubdtype(dtype, np.floating):

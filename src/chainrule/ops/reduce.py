@@ -119,7 +119,8 @@ class LogSumExp(_Reduction):
         else:
             m = np.max(x, axis=axis, keepdims=True)
             m = np.where(np.isfinite(m), m, 0)
-            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+            with np.errstate(divide="ignore"):  # a row of -inf has logsumexp -inf
+                out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
             if not keepdims:
                 out = out.reshape(np.shape(np.sum(x, axis=axis)))
         ctx.save_for_backward(x, out)
