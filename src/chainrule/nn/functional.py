@@ -2,6 +2,11 @@
 penalty, written with chainrule's gates so backprop flows through each of them.
 
 Names and defaults follow ``torch.nn.functional``; ``svm_loss`` is the CS231n multiclass hinge.
+The two hot spots of training, the affine map and softmax cross-entropy, are single gates
+(:class:`Affine`, :class:`SoftmaxCrossEntropy`) rather than chains of built-in ones: a gate costs
+a node and a visit of the backward sweep, and a layer as four gates (transpose, matmul, broadcast,
+add) spends more time in the engine than in NumPy at mini-batch sizes. Their backward rules are
+written with operators, so they also differentiate under ``create_graph``.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..engine import GateError
+from ..engine import GateError, Node
+from ..gate import Gate
 from ..tensor import Tensor
 from .init import get_generator
 
 __all__ = [
+    "Affine",
+    "SoftmaxCrossEntropy",
     "cross_entropy",
     "dropout",
     "elu",
@@ -41,16 +49,53 @@ def _data(x: Any) -> np.ndarray:
     return np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
+class Affine(Gate):
+    """x @ Wᵀ (+ b) as one gate, W of shape (out, in): dx = g @ W, dW = gᵀ @ x, db = Σ g over
+    the rows (leading dimensions of x are flattened into rows for dW and db)."""
+
+    name = "linear"
+    symbol = "xWᵀ+b"
+    rules = ("dx = g @ W", "dW = g.T @ x", "db = g.sum(rows)")
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = grad @ w if need[0] else None
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+        gw = None
+        if need[1]:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            gw = g2.T @ x2
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+
+
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, with ``weight`` of shape (out_features, in_features) as in PyTorch."""
-    xs, ws = np.shape(_data(x)), weight.shape
+    xs, ws = np.shape(_data(x)), np.shape(_data(weight))
     if len(ws) != 2 or len(xs) < 1 or xs[-1] != ws[1]:
         raise GateError(
             f"linear: input of shape {xs} does not fit weight of shape {ws} (the input's last "
             f"dimension must equal in_features = {ws[1] if len(ws) == 2 else '?'})"
         )
-    out = ops.matmul(x, weight.T)
-    return out if bias is None else out + bias
+    if bias is None:
+        return Affine.apply(x, weight)
+    if np.shape(_data(bias)) != (ws[0],):
+        raise GateError(
+            f"linear: bias of shape {np.shape(_data(bias))} does not fit weight of shape {ws} "
+            f"(expected ({ws[0]},))"
+        )
+    return Affine.apply(x, weight, bias)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -104,8 +149,10 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
     shape = np.shape(_data(scores))
-    if len(shape) != 2:
-        raise GateError(f"{name}: scores must be 2-D (samples, classes), got shape {shape}")
+    if len(shape) != 2 or 0 in shape:
+        raise GateError(
+            f"{name}: scores must be 2-D (samples, classes) and non-empty, got shape {shape}"
+        )
     y = _data(labels)
     if y.dtype.kind not in "iu":
         raise GateError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
@@ -114,22 +161,61 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
             f"{name}: labels of shape {y.shape} do not match {shape[0]} samples (expected "
             f"shape ({shape[0]},))"
         )
-    if y.size and (y.min() < 0 or y.max() >= shape[1]):
+    if y.min() < 0 or y.max() >= shape[1]:
         bad = y[(y < 0) | (y >= shape[1])][0]
         raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
     return y
 
 
+class SoftmaxCrossEntropy(Gate):
+    """-log softmax(s)[y] per row from scores s (N, C) and constant integer labels y, reduced by
+    mean, sum or none; local gradient softmax(s) - onehot(y)."""
+
+    name = "cross_entropy"
+    symbol = "CE"
+
+    @staticmethod
+    def forward(ctx, s, *, labels, reduction):
+        z = s - s.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        rows = np.arange(len(labels))
+        losses = np.log(total[:, 0]) - z[rows, labels]
+        ctx.save_for_backward(s, e / total)
+        if reduction == "mean":
+            return np.asarray(losses.mean())
+        if reduction == "sum":
+            return np.asarray(losses.sum())
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, probs = ctx.saved_tensors
+        labels, reduction = ctx._options["labels"], ctx._options["reduction"]
+        n = len(labels)
+        if isinstance(s, Node):
+            onehot = np.zeros(s.shape, dtype=s.dtype)
+            onehot[np.arange(n), labels] = 1
+            d = ops.softmax(s, axis=1) - onehot
+        else:
+            d = probs.copy()
+            d[np.arange(n), labels] -= 1
+        if reduction == "mean":
+            return (d * (grad / n),)
+        if reduction == "sum":
+            return (d * grad,)
+        return (d * grad.reshape(n, 1),)
+
+
 def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy -log softmax(logits)[y] from raw scores and integer labels,
-    through a stable log-softmax (no overflow for large logits)."""
+    """Softmax cross-entropy -log softmax(logits)[y] from raw scores and integer labels, with
+    the maximum subtracted first (stable for large logits); one gate."""
     if reduction not in _REDUCTIONS:
         raise ValueError(
             f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
         )
     y = _check_labels(logits, labels, "cross_entropy")
-    logp = ops.log_softmax(logits, axis=1)
-    return _reduce(-logp[np.arange(y.shape[0]), y], reduction, "cross_entropy")
+    return SoftmaxCrossEntropy.apply(logits, labels=y, reduction=reduction)
 
 
 def svm_loss(scores: Tensor, labels: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
