@@ -6,7 +6,9 @@ upstream gradient by it, gate by gate in reverse topological order, adding where
 
 from . import data, nn, optim
 from .check import GradcheckError, gradcheck, numerical_grad, relative_error
+from .draw import Diagram, draw
 from .engine import GateError, enable_grad, is_grad_enabled, no_grad
+from .explain import Explanation, explain
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
 from .io import load, save
@@ -49,6 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "data", "load", "nn", "optim", "save",
+    "Diagram", "Explanation", "draw", "explain",
     "Circuit", "GradcheckError", "grad", "gradcheck", "hessian", "jacobian", "numerical_grad",
     "relative_error", "trace", "value_and_grad", "vjp", "linear_combination",
     "Gate", "GateError", "Tensor", "Value", "abs", "absolute", "arange", "broadcast_to", "clip",

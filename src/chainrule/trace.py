@@ -33,6 +33,18 @@ class Wire:
         return self.node._gate
 
     @property
+    def label(self) -> str:
+        """How a diagram labels the gate: its symbol, followed by its constant ``c`` when the
+        gate has one (the notes' ``+1``, ``*-1``, ``*2``); empty for a leaf."""
+        gate = self.node._gate
+        if gate is None:
+            return ""
+        c = self.node.options.get("c")
+        if c is None or getattr(c, "ndim", 0):
+            return gate.symbol
+        return f"{gate.symbol}{float(c):g}".replace("+-", "-")
+
+    @property
     def is_leaf(self) -> bool:
         return self.node._gate is None
 

@@ -97,6 +97,8 @@ class Neg(Gate):
 class Translate(Gate):
     """x + c for a constant c (the notes' ``+1`` gate): local gradient 1."""
 
+    symbol = "+"  # a diagram writes it with its constant: "+1"
+
     @staticmethod
     def forward(ctx, x, *, c):
         return x + c
@@ -108,6 +110,8 @@ class Translate(Gate):
 
 class Scale(Gate):
     """c * x for a constant c (the notes' ``*a`` gate): local gradient c."""
+
+    symbol = "*"  # written with its constant: "*2", "*-1"
 
     @staticmethod
     def forward(ctx, x, *, c):
@@ -143,6 +147,7 @@ class PowConst(Gate):
     PyTorch, even at x == 0)."""
 
     name = "pow"
+    symbol = "**"  # written with its constant exponent: "**2"
 
     @staticmethod
     def forward(ctx, x, *, c):

@@ -1,0 +1,276 @@
+"""The backward pass narrated step by step, as the notes walk through their circuits.
+
+``cr.explain(output)`` reads the circuit from :func:`chainrule.trace` and returns one
+:class:`Row` per gate, in the order backprop visits them: the gate, its inputs' and output's
+values, its local gradient(s), the upstream gradient, the gradient it sends to each input and the
+pattern it shows ("add distributes", "mul swaps", "max routes", and "fork adds" where a value that
+fans out receives its second and later contributions). Everything about a gate is asked of the
+gate: its symbol, its pattern, its backward rule (a scalar gate's local gradients are its backward
+applied to an upstream gradient of 1, backward being linear in it) and, for tensor gates, its
+``rules`` in dimension-analysis form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import Node
+from .trace import Circuit, Wire, trace
+
+__all__ = ["Explanation", "Row", "explain", "format_value"]
+
+FORK = "fork adds"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One backward step: ``grads[i] = local[i] * upstream`` for scalar gates.
+
+    ``totals[i]`` is the gradient accumulated on input ``i`` after this step (it differs from
+    ``grads[i]`` where the input fans out); ``forked[i]`` says whether this step added to an
+    earlier contribution. ``local`` is None for tensor gates, which give ``rules`` instead.
+    """
+
+    step: int
+    gate: str
+    label: str
+    output: str
+    inputs: tuple[str, ...]
+    input_values: tuple
+    output_value: Any
+    local: tuple | None
+    upstream: Any
+    grads: tuple
+    totals: tuple
+    forked: tuple[bool, ...]
+    patterns: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+class Explanation:
+    """The narrated backward pass of a circuit: ``rows`` for programs, ``str()`` for people."""
+
+    def __init__(self, circuit: Circuit, rows: list[Row], gradients: dict, digits: int) -> None:
+        self.circuit = circuit
+        self.rows = rows
+        self.gradients = gradients
+        self.digits = digits
+
+    @property
+    def output(self) -> Wire:
+        """The output wire."""
+        return self.circuit.output
+
+    def forward_lines(self) -> list[str]:
+        """The forward pass, one wire per line: ``q = x + y = 3.00``."""
+        lines = []
+        for wire in self.circuit:
+            value = format_value(wire.data, self.digits)
+            if wire.is_leaf:
+                kind = "" if not wire.is_constant else "  (constant)"
+                lines.append(f"{wire.name} = {value}{kind}")
+            else:
+                args = [i.name for i in self.circuit.inputs_of(wire)]
+                lines.append(f"{wire.name} = {formula(wire, args)} = {value}")
+        return lines
+
+    def gradient_lines(self) -> list[str]:
+        """The gradient on each input: ``dx = -4.00``."""
+        return [f"d{name} = {format_value(g, self.digits)}" for name, g in self.gradients.items()]
+
+    def table(self) -> str:
+        """The rows as an aligned text table (tensor rules on indented lines below their row)."""
+        if not self.rows:
+            return "(nothing in this circuit needs a gradient)"
+        d = self.digits
+        header = ("#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern")
+        cells = []
+        for row in self.rows:
+            cells.append((
+                str(row.step),
+                row.label,
+                "  ".join(f"{n}={format_value(v, d)}"
+                          for n, v in zip(row.inputs, row.input_values)),
+                f"{row.output}={format_value(row.output_value, d)}",
+                "  ".join(format_value(v, d) for v in row.local) if row.local is not None else "",
+                format_value(row.upstream, d),
+                "  ".join(_grad_text(row, i, d) for i in range(len(row.inputs))
+                          if row.grads[i] is not None),
+                ", ".join(row.patterns),
+            ))
+        widths = [max(len(r[k]) for r in [header, *cells]) for k in range(len(header))]
+        lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
+        for row, cell in zip(self.rows, cells):
+            lines.append(_line(cell, widths))
+            lines.extend(" " * (widths[0] + 2) + rule for rule in row.rules)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return f"Explanation({len(self.rows)} steps, output {self.output.name})"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def _line(cells: tuple, widths: list) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def _grad_text(row: Row, i: int, digits: int) -> str:
+    op = "+=" if row.forked[i] else "="
+    return f"d{row.inputs[i]} {op} {format_value(row.grads[i], digits)}"
+
+
+def format_value(value: Any, digits: int = 2) -> str:
+    """A number with ``digits`` decimals (the notes' style, ``-0.53``); tiny or huge numbers in
+    exponent form; an array as its values when small (at most 6), else its shape and dtype."""
+    if isinstance(value, Node):
+        value = value.data
+    if value is None:
+        return "-"
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return _number(float(array), digits)
+    if array.size <= 6:
+        return "[" + " ".join(_number(float(v), digits) for v in array.reshape(-1)) + "]" \
+            if array.ndim == 1 else np.array2string(
+                array, formatter={"float_kind": lambda v: _number(float(v), digits)},
+                separator=" ").replace("\n", "")
+    return f"{shape_text(array.shape)} {array.dtype}"
+
+
+def _number(x: float, digits: int) -> str:
+    if x == 0 or not np.isfinite(x) or 10.0**-digits <= abs(x) < 1e6:
+        text = f"{x:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return f"{x:.{digits + 1}g}"
+
+
+def shape_text(shape: tuple) -> str:
+    """A shape as the notes write it: ``(5,3)``."""
+    return "(" + ",".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+_INFIX = {"+", "-", "*", "/", "**", "@"}
+
+
+def formula(wire: Wire, args: list[str]) -> str:
+    """The gate's operation written out on its input names: ``x + y``, ``q * z``, ``t4 +1``,
+    ``exp(t4)``; a symbol with a standalone ``x`` (``1/x``) has it replaced by the argument."""
+    label = wire.label
+    if len(args) == 2 and label in _INFIX:
+        return f"{args[0]} {label} {args[1]}"
+    if len(args) == 1 and label[:1] in "+-*/" and label not in _INFIX:
+        return f"{args[0]} {label}"
+    if len(args) == 1 and re.search(r"\bx\b", label):
+        return re.sub(r"\bx\b", args[0], label)
+    return f"{label}({', '.join(args)})"
+
+
+def _is_scalar(wire: Wire, inputs: tuple) -> bool:
+    return all(np.size(w.data) == 1 for w in (wire, *inputs))
+
+
+def _local_gradients(wire: Wire) -> tuple:
+    """A scalar gate's local gradients: its backward with an upstream gradient of 1."""
+    node = wire.node
+    seed = 1.0 if type(node.data) is float else np.ones_like(node.data)
+    grads = node._gate.backward(node, seed)
+    grads = grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) \
+        else (grads,)
+    return tuple(None if g is None else _plain(g) for g in grads)
+
+
+def _plain(value: Any) -> Any:
+    value = value.data if isinstance(value, Node) else value
+    return float(value) if np.ndim(value) == 0 or np.size(value) == 1 else np.asarray(value)
+
+
+def _tensor_rules(wire: Wire, inputs: tuple, grads: tuple) -> tuple[str, ...]:
+    """Dimension analysis for a tensor gate: the gate's own ``rules`` with its letters replaced by
+    the wires' names and each term's shape, or the gradients' shapes when it states none."""
+    rules = getattr(wire.gate, "rules", None)
+    if rules and all(np.ndim(w.data) == 2 for w in (wire, *inputs)):
+        return tuple(_dimension_rule(rule, wire, inputs) for rule in rules)
+    out = f"d{wire.name} {shape_text(np.shape(wire.data))}"
+    lines = [f"d{w.name} {shape_text(np.shape(w.data))} <- {out}"
+             for w, g in zip(inputs, grads) if g is not None]
+    return tuple(dict.fromkeys(lines))
+
+
+_TERM = re.compile(r"^(d?)([A-Za-z])(\.T)?$")
+
+
+def _dimension_rule(rule: str, wire: Wire, inputs: tuple) -> str:
+    """``dA = dC @ B.T`` -> ``dW = dD @ X.T : (5,10) = (5,3) @ (3,10)``. The letters on the left
+    of the gate's rules are its inputs in order; the remaining one is its output."""
+    lhs_letters = [r.split("=")[0].strip()[1:] for r in wire.gate.rules]
+    wires = dict(zip(lhs_letters, inputs))
+    names, shapes = [], []
+    for token in rule.replace("=", " = ").split():
+        match = _TERM.match(token)
+        if not match:
+            names.append(token)
+            shapes.append(token)
+            continue
+        d, letter, t = match.groups()
+        target = wires.get(letter, wire)
+        shape = np.shape(target.data)
+        names.append(f"{d}{target.name}{t or ''}")
+        shapes.append(shape_text(shape[::-1] if t else shape))
+    return " ".join(names) + " : " + " ".join(shapes)
+
+
+def explain(output: Node, digits: int = 2) -> Explanation:
+    """The backward pass of ``output``'s circuit as rows, in the order backprop takes them
+    (numbers shown with ``digits`` decimals). The circuit must still hold its cached values:
+    explain before ``backward()``, or call it with ``retain_graph=True``."""
+    circuit = trace(output)
+    steps = circuit.backward_steps()
+    totals: dict[Wire, Any] = {}
+    rows = []
+    for number, step in enumerate(steps, 1):
+        wire, inputs = step.wire, step.inputs
+        scalar = _is_scalar(wire, inputs)
+        grads = tuple(None if g is None or w.is_constant else _plain(g)
+                      for w, g in zip(inputs, step.input_grads))
+        forked, after = [], []
+        for w, g in zip(inputs, grads):
+            if g is None:
+                forked.append(False)
+                after.append(None)
+                continue
+            forked.append(w in totals)
+            totals[w] = g if w not in totals else totals[w] + g
+            after.append(totals[w])
+        patterns = tuple(p for p in (wire.gate.pattern, FORK if any(forked) else None) if p)
+        rows.append(Row(
+            step=number,
+            gate=wire.gate.name,
+            label=wire.label,
+            output=wire.name,
+            inputs=tuple(w.name for w in inputs),
+            input_values=tuple(_plain(w.data) for w in inputs),
+            output_value=_plain(wire.data),
+            local=_local_gradients(wire) if scalar else None,
+            upstream=_plain(step.upstream),
+            grads=grads,
+            totals=tuple(after),
+            forked=tuple(forked),
+            patterns=patterns,
+            rules=() if scalar else _tensor_rules(wire, inputs, grads),
+        ))
+    gradients = {w.name: totals.get(w, _plain(np.zeros_like(w.data))) for w in circuit.inputs}
+    if circuit.output.is_leaf and not circuit.output.is_constant:
+        gradients[circuit.output.name] = _plain(np.ones_like(circuit.output.data))
+    return Explanation(circuit, rows, gradients, digits)
