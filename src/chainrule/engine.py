@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from heapq import heappop, heappush
+from itertools import count
 from typing import Any
 
 __all__ = [
@@ -84,6 +86,10 @@ class _Released:
 
 RELEASED = _Released()
 
+#: Stamps each recorded node with a number lower than every earlier one's; the backward sweep
+#: visits gate outputs in increasing stamp order, i.e. the latest-made first.
+next_stamp = count(0, -1).__next__
+
 
 class Node:
     """A value in a circuit: its data, its gradient, and the gate that made it.
@@ -102,6 +108,7 @@ class Node:
         "_saved",
         "_retain",
         "_options",
+        "_stamp",
         "__dict__",
         "__weakref__",
     )
@@ -281,47 +288,68 @@ def _sweep(
 ) -> dict:
     """Backward sweep from ``root``; returns the gradients that reached ``stop_at`` nodes.
 
+    Gates are visited latest-made first: a node is always made after the nodes it was computed
+    from, so this is a reverse topological order, found without a separate ordering pass. A
+    heap holds the gate outputs that have received some gradient; one is processed only when
+    every gate made after it (so every consumer) is done, hence its gradient is complete. Leaves
+    are collected and finished at the end.
+
     Gradients of leaves (and of nodes marked ``retain_grad``) are accumulated into ``.grad``
     unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched. ``observe``, if
     given, is called as ``observe(node, upstream, input_grads)`` for each gate the sweep visits,
     and ``observe(node, upstream, None)`` for each leaf: readers of the circuit use it.
     """
-    order = topological_order(root)
     grads: dict[Node, Any] = {root: seed}
     found: dict[Node, Any] = {}
-    pop = grads.pop
-    get = grads.get
-    for node in order:
-        g = pop(node, None)
-        if g is None:
-            continue
-        gate = node._gate
+    leaves: list[Node] = []
+    heap: list[tuple[int, Node]] = []
+    if root._gate is None:
+        leaves.append(root)
+    else:
+        heap.append((root._stamp, root))
+    pop, get, push, add_leaf = grads.pop, grads.get, heappush, leaves.append
+    while heap:
+        node = heappop(heap)[1]
+        g = pop(node)
         if stop_at is not None:
             if node in stop_at:
                 found[node] = g
-        elif gate is None or node._retain:
+        elif node._retain:
             node._accumulate(g)
-        if gate is None:
-            if observe is not None:
-                observe(node, g, None)
-            continue
         if create_graph:
-            in_grads = gate.backward(_GraphContext(node), g)
+            in_grads = node._gate.backward(_GraphContext(node), g)
         else:
             if node._saved is RELEASED:
                 raise RuntimeError(_released_message(node))
-            in_grads = gate.backward(node, g)
-        if type(in_grads) is not tuple or len(in_grads) != len(node._inputs):
+            in_grads = node._gate.backward(node, g)
+        inputs = node._inputs
+        if type(in_grads) is not tuple or len(in_grads) != len(inputs):
             in_grads = _check_arity(node, in_grads)
         if observe is not None:
             observe(node, g, in_grads)
-        for inp, gi in zip(node._inputs, in_grads):
+        for inp, gi in zip(inputs, in_grads):
             if gi is None or not inp.requires_grad:
                 continue
             prev = get(inp)
-            grads[inp] = gi if prev is None else prev + gi
+            if prev is not None:
+                grads[inp] = prev + gi
+            else:
+                grads[inp] = gi
+                if inp._gate is None:
+                    add_leaf(inp)
+                else:
+                    push(heap, (inp._stamp, inp))
         if not retain_graph:
             node._saved = RELEASED
+    for leaf in leaves:
+        g = pop(leaf)
+        if stop_at is not None:
+            if leaf in stop_at:
+                found[leaf] = g
+        else:
+            leaf._accumulate(g)
+        if observe is not None:
+            observe(leaf, g, None)
     return found
 
 

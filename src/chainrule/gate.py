@@ -7,9 +7,10 @@ Subclass it with two static methods, ``forward(ctx, *inputs, **options)`` and
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, ClassVar
 
-from .engine import GateError, Node, _GradMode
+from .engine import GateError, Node, _GradMode, next_stamp
 
 __all__ = ["Gate", "GateError"]
 
@@ -52,6 +53,12 @@ class Gate:
         Inputs that are not nodes (numbers, arrays) are constants. With no node among the inputs
         the gate just computes and returns a plain result.
         """
+        kinds = set(map(type, inputs))
+        if len(kinds) == 1:
+            front = getattr(kinds.pop(), "_front", None)
+            if front is not None:  # the common case: every input a node of one front end
+                recording = _GradMode.enabled and any(map(_requires_grad, inputs))
+                return record_nodes(cls, front, inputs, recording, options)
         front = None
         requires_grad = False
         for inp in inputs:
@@ -69,29 +76,49 @@ class Gate:
         return record(cls, front, inputs, requires_grad and _GradMode.enabled, options)
 
 
-def record(gate: type[Gate], front: type, inputs: tuple, recording: bool, options: dict) -> Any:
-    """Make the output node of ``gate`` over ``inputs`` (nodes or constants) of front end ``front``.
+_data = attrgetter("data")
+_requires_grad = attrgetter("requires_grad")
 
-    The new node is the gate's ctx during forward; when not ``recording`` its cache is dropped at
-    once and it becomes a constant.
+
+def record_nodes(
+    gate: type[Gate], front: type, inputs: tuple, recording: bool, options: dict
+) -> Any:
+    """Make the output node of ``gate`` over ``inputs``, all of them nodes of front end ``front``.
+
+    This is the engine's cost per gate, so it does only what every node needs. The new node is
+    the gate's ctx during forward; when not ``recording`` its cache is dropped at once and it
+    becomes a constant.
     """
     out = front.__new__(front)
     out._saved = ()
-    out._retain = False
     out._options = options
-    out.name = None
-    data = gate.forward(out, *[i.data if isinstance(i, Node) else i for i in inputs], **options)
+    data = gate.forward(out, *map(_data, inputs), **options)
     if type(data) is not front._data_type:
-        data = front._coerce(data, gate)
+        raw_out, data = data, front._coerce(data, gate)
+        if out._saved:  # a saved output must stay the output (create_graph maps it to this node)
+            out._saved = tuple(data if v is raw_out else v for v in out._saved)
     out.data = data
     out.grad = None
+    out.name = None
+    out._retain = False
     if recording:
         out._gate = gate
-        out._inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
+        out._inputs = inputs
         out.requires_grad = True
+        out._stamp = next_stamp()
     else:
         out._gate = None
         out._inputs = None
         out._saved = None
         out.requires_grad = False
     return out
+
+
+def record(gate: type[Gate], front: type, inputs: tuple, recording: bool, options: dict) -> Any:
+    """Make the output node of ``gate`` over ``inputs`` (nodes or constants) of front end ``front``.
+
+    Constants are wrapped as constant nodes of ``front`` so that the circuit has a wire for each
+    input slot; the rest is :func:`record_nodes`.
+    """
+    inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
+    return record_nodes(gate, front, inputs, recording, options)

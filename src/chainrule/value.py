@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .engine import GateError, Node, _GradMode
-from .gate import record
+from .gate import record_nodes
 from .ops import arithmetic as ar
 from .ops import elementwise as el
 
@@ -16,15 +18,12 @@ _NO_OPTIONS: dict = {}
 
 def _number(other: Any) -> float | None:
     """``other`` as a float when it is a real number (not a Value), else None."""
+    if type(other) is float:
+        return other
     if isinstance(other, (int, float)):
         return float(other)
-    try:
-        import numpy as np
-
-        if isinstance(other, np.number) and not isinstance(other, np.complexfloating):
-            return float(other)
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
+    if isinstance(other, np.number) and not isinstance(other, np.complexfloating):
+        return float(other)
     return None
 
 
@@ -87,11 +86,11 @@ class Value(Node):
 
     # --- recording helpers ---------------------------------------------------------------------
     def _unary(self, gate: Any, options: dict = _NO_OPTIONS) -> Value:
-        return record(gate, Value, (self,), self.requires_grad and _GradMode.enabled, options)
+        return record_nodes(gate, Value, (self,), self.requires_grad and _GradMode.enabled, options)
 
     def _binary(self, gate: Any, other: Value) -> Value:
         recording = (self.requires_grad or other.requires_grad) and _GradMode.enabled
-        return record(gate, Value, (self, other), recording, _NO_OPTIONS)
+        return record_nodes(gate, Value, (self, other), recording, _NO_OPTIONS)
 
     # --- arithmetic ----------------------------------------------------------------------------
     def __add__(self, other: Any) -> Value:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import repeat
-from operator import mul
+from operator import attrgetter, mul
 from typing import Any
 
-from ..engine import GateError
-from ..gate import Gate
+from ..engine import GateError, _GradMode
+from ..gate import Gate, record_nodes
 
 __all__ = ["LinearCombination", "linear_combination"]
 
@@ -60,4 +60,14 @@ def linear_combination(weights: Iterable[Any], inputs: Iterable[Any], bias: Any 
             f"gate 'linear_combination': {len(weights)} weight(s) but {len(inputs)} input(s); "
             "give one weight per input"
         )
-    return LinearCombination.apply(*weights, *inputs, bias)
+    slots = (*weights, *inputs, bias)
+    kinds = set(map(type, slots))
+    front = getattr(kinds.pop(), "_front", None) if len(kinds) == 1 else None
+    if front is None:  # constants among the slots: the general path wraps them
+        return LinearCombination.apply(*slots)
+    recording = _GradMode.enabled and any(map(_requires_grad, slots))
+    return record_nodes(LinearCombination, front, slots, recording, _NO_OPTIONS)
+
+
+_requires_grad = attrgetter("requires_grad")
+_NO_OPTIONS: dict = {}
