@@ -87,12 +87,12 @@ class Diagram:
         """The diagram as PNG bytes."""
         return self.render("png")
 
-    def save(self, path: str | Path) -> Path:
-        """Write the diagram; the format follows the suffix (``.dot``/``.gv`` is the DOT text,
-        anything else is rendered by Graphviz: ``.svg``, ``.png``, ``.pdf``)."""
+    def save(self, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the diagram in format ``fmt``, by default the file's suffix: ``dot``/``gv`` is
+        the DOT text, anything else is rendered by Graphviz (``svg``, ``png``, ``pdf``)."""
         path = Path(path)
-        fmt = path.suffix.lower().lstrip(".")
-        if fmt in ("dot", "gv", ""):
+        fmt = (fmt or path.suffix.lstrip(".") or "dot").lower()
+        if fmt in ("dot", "gv"):
             path.write_text(self.dot, encoding="utf-8")
         else:
             path.write_bytes(self.render(fmt))
