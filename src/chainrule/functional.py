@@ -48,6 +48,11 @@ def _prepare(args: tuple, nums: tuple) -> tuple[list, list, bool]:
 
 
 def _check_output(out: Any, what: str) -> Tensor:
+    """The function's result as a Tensor: an array or number it returns is a constant."""
+    if isinstance(out, (np.ndarray, np.generic, int, float)):
+        array = np.asarray(out)
+        if array.dtype.kind in "fiu":
+            return Tensor._constant(array)
     if not isinstance(out, Tensor):
         raise GateError(
             f"{what}: the function must return a Tensor computed from its inputs, got "
