@@ -196,10 +196,14 @@ class Module:
 
     def _all_named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """Every parameter slot by its full name, shared ones under each name (as PyTorch)."""
-        for mname, module in self.named_modules():
+        stack = [("", self)]
+        while stack:
+            mname, module = stack.pop()
             for pname, param in module._parameters.items():
                 if param is not None:
                     yield (f"{mname}.{pname}" if mname else pname), param
+            kids = [(f"{mname}.{k}" if mname else k, m) for k, m in module.named_children()]
+            stack.extend(reversed(kids))
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
                         ) -> IncompatibleKeys:
