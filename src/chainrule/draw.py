@@ -326,4 +326,5 @@ def _wire_label(data: Any, grad: Any, values: bool, horizontal: bool, digits: in
 
 def _cell(lines: Sequence[str], color: str) -> str:
     text = "<BR/>".join(html.escape(s) if s.strip() else "&#160;" for s in lines)
-    return f'<TD CELLPADDING="2"><FONT COLOR="{color}" POINT-SIZE="11">{text}</FONT></TD>'
+    paint = f' COLOR="{color}"' if any(s.strip() for s in lines) else ""
+    return f'<TD CELLPADDING="2"><FONT{paint} POINT-SIZE="11">{text}</FONT></TD>'

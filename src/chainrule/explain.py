@@ -131,9 +131,10 @@ def _grad_text(row: Row, i: int, digits: int) -> str:
     return f"d{row.inputs[i]} {op} {format_value(row.grads[i], digits)}"
 
 
-def format_value(value: Any, digits: int = 2) -> str:
+def format_value(value: Any, digits: int = 2, small: int = 4) -> str:
     """A number with ``digits`` decimals (the notes' style, ``-0.53``); tiny or huge numbers in
-    exponent form; an array as its values when small (at most 6), else its shape and dtype."""
+    exponent form; an array as its values when it has at most ``small`` elements, else as its
+    shape and dtype (``(5,3) float64``)."""
     if isinstance(value, Node):
         value = value.data
     if value is None:
@@ -141,12 +142,12 @@ def format_value(value: Any, digits: int = 2) -> str:
     array = np.asarray(value)
     if array.ndim == 0:
         return _number(float(array), digits)
-    if array.size <= 6:
-        return "[" + " ".join(_number(float(v), digits) for v in array.reshape(-1)) + "]" \
-            if array.ndim == 1 else np.array2string(
-                array, formatter={"float_kind": lambda v: _number(float(v), digits)},
-                separator=" ").replace("\n", "")
-    return f"{shape_text(array.shape)} {array.dtype}"
+    if array.size > small:
+        return f"{shape_text(array.shape)} {array.dtype}"
+    text = np.array2string(
+        array, separator=" ", formatter={"float_kind": lambda v: _number(float(v), digits)}
+    )
+    return " ".join(text.split())
 
 
 def _number(x: float, digits: int) -> str:

@@ -1,0 +1,230 @@
+"""cr.explain: the notes' numbers step by step, read from the gates, exactly the engine's."""
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+from chainrule.explain import Explanation, Row, format_value, formula, shape_text
+from chainrule.gate import Gate
+from chainrule.notes import EXAMPLES, chain, neuron, patterns, staged
+
+
+def _two(x):
+    return round(float(x), 2)
+
+
+def test_neuron_steps_give_the_notes_numbers():
+    e = cr.explain(neuron())
+    assert isinstance(e, Explanation) and all(isinstance(r, Row) for r in e.rows)
+    assert [r.label for r in e.rows[:6]] == ["1/x", "+1", "exp", "*-1", "+", "+"]
+    first = [_two(r.grads[0]) for r in e.rows[:5]]
+    assert first == [-0.53, -0.53, -0.20, 0.20, 0.20]
+    w0x0 = next(r for r in e.rows if r.inputs == ("w0", "x0"))
+    assert w0x0.label == "*" and w0x0.patterns == ("mul swaps",)
+    assert (_two(w0x0.grads[0]), _two(w0x0.grads[1])) == (-0.20, 0.39)
+    assert _two(e.gradients["x0"]) == 0.39 and _two(e.gradients["w0"]) == -0.20
+    assert [_two(r.output_value) for r in e.rows[:4]] == [0.73, 1.37, 0.37, -1.00]
+    assert _two(e.rows[0].local[0]) == -0.53 and _two(e.rows[2].local[0]) == 0.37
+
+
+def test_neuron_numbers_are_exactly_the_engines():
+    out = neuron()
+    e = cr.explain(out)
+    inner = {w.node: w.name for w in cr.trace(out)}
+    for node in inner:
+        if not node.is_leaf:
+            node.retain_grad()
+    out.backward()
+    by_name = {name: node for node, name in inner.items()}
+    for row in e.rows:
+        assert row.upstream == (1.0 if row.output == "f" else by_name[row.output].grad)
+        for name, total in zip(row.inputs, row.totals):
+            assert by_name[name].grad == total
+    for name, g in e.gradients.items():
+        assert by_name[name].grad == g
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_each_scalar_step_is_local_times_upstream(example):
+    for row in cr.explain(EXAMPLES[example]()).rows:
+        assert row.local is not None and len(row.local) == len(row.inputs)
+        for local, g in zip(row.local, row.grads):
+            assert g == pytest.approx(local * row.upstream, rel=1e-12, abs=1e-15)
+
+
+def test_chain_rows_and_gradients():
+    e = cr.explain(chain())
+    assert [(r.label, r.output, r.inputs) for r in e.rows] == [
+        ("*", "f", ("q", "z")), ("+", "q", ("x", "y"))
+    ]
+    assert e.rows[0].local == (-4.0, 3.0) and e.rows[0].grads == (-4.0, 3.0)
+    assert e.rows[1].local == (1.0, 1.0) and e.rows[1].upstream == -4.0
+    assert e.gradients == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+def test_patterns_circuit_shows_add_distributes_max_routes_mul_swaps():
+    e = cr.explain(patterns())
+    assert [r.label for r in e.rows] == ["*2", "+", "max", "*"]
+    by_label = {r.label: r for r in e.rows}
+    assert by_label["+"].patterns == ("add distributes",)
+    assert by_label["+"].grads == (2.0, 2.0)
+    assert by_label["max"].patterns == ("max routes",) and by_label["max"].grads == (2.0, 0.0)
+    assert by_label["*"].patterns == ("mul swaps",) and by_label["*"].grads == (-8.0, 6.0)
+    assert e.gradients == {"x": -8.0, "y": 6.0, "z": 2.0, "w": 0.0}
+
+
+def test_staged_example_follows_the_notes_stages_and_adds_at_forks():
+    e = cr.explain(staged())
+    assert [r.output for r in e.rows] == [
+        "f", "invden", "den", "xpysqr", "xpy", "sigx", "num", "sigy"
+    ]
+    assert [r.label for r in e.rows] == ["*", "1/x", "+", "**2", "+", "σ", "+", "σ"]
+    forks = [r.output for r in e.rows if "fork adds" in r.patterns]
+    assert forks == ["sigx", "num", "sigy"]
+    num_row = e.rows[6]
+    assert num_row.forked == (True, False)
+    assert num_row.totals[0] == pytest.approx(sum(
+        r.grads[r.inputs.index("x")] for r in e.rows[:7] if "x" in r.inputs
+    ))
+    x, y = torch.tensor(3.0, dtype=torch.float64, requires_grad=True), torch.tensor(
+        -4.0, dtype=torch.float64, requires_grad=True)
+    f = (x + torch.sigmoid(y)) / (torch.sigmoid(x) + (x + y) ** 2)
+    f.backward()
+    assert e.gradients["x"] == pytest.approx(x.grad.item(), rel=1e-12)
+    assert e.gradients["y"] == pytest.approx(y.grad.item(), rel=1e-12)
+    assert e.rows[0].output_value == pytest.approx(f.item(), rel=1e-12)
+
+
+def test_a_value_used_twice_by_one_gate_is_a_fork():
+    x = cr.Value(3.0, name="x")
+    e = cr.explain(x * x)
+    (row,) = e.rows
+    assert row.inputs == ("x", "x") and row.forked == (False, True)
+    assert row.totals == (3.0, 6.0) and "fork adds" in row.patterns
+    assert e.gradients == {"x": 6.0}
+    assert "dx += 3.00" in str(e)
+
+
+def test_constants_get_no_gradient_and_leaves_stay_untouched():
+    x = cr.Value(2.0, name="x")
+    c = cr.Value(5.0, name="c", requires_grad=False)
+    e = cr.explain(x * c)
+    assert e.rows[0].grads == (5.0, None)
+    assert e.gradients == {"x": 5.0}
+    assert x.grad == 0.0
+
+
+def test_table_is_readable_and_uses_the_notes_two_decimals():
+    text = str(cr.explain(neuron()))
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern"
+    ]
+    assert "dt6 = -0.53" in lines[2] and "1/x" in lines[2]
+    assert "dw0 = -0.20" in text and "dx0 = 0.39" in text
+    assert "add distributes" in text and "mul swaps" in text
+    assert len(lines) == 2 + 8
+
+
+def test_digits_and_number_format():
+    assert format_value(0.7310585786, 2) == "0.73"
+    assert format_value(-0.0, 2) == "0.00"
+    assert format_value(-0.001, 2) == "-0.001"
+    assert format_value(2e7, 2) == "2e+07"
+    assert format_value(np.array([1.0, -2.5]), 1) == "[1.0 -2.5]"
+    assert format_value(np.zeros((5, 3), np.float32)) == "(5,3) float32"
+    assert shape_text((5,)) == "(5,)" and shape_text(()) == "()"
+    assert "0.7311" in str(cr.explain(neuron(), digits=4))
+
+
+def test_forward_lines_write_each_gate_as_an_operation():
+    e = cr.explain(neuron())
+    lines = e.forward_lines()
+    assert lines[0] == "w0 = 2.00"
+    assert "t1 = w0 * x0 = -2.00" in lines
+    assert "t4 = dot *-1 = -1.00" in lines
+    assert "t5 = exp(t4) = 0.37" in lines
+    assert "f = 1/t6 = 0.73" in lines
+    assert e.gradient_lines()[:2] == ["dw0 = -0.20", "dx0 = 0.39"]
+
+
+def test_formula_reads_the_gate_label():
+    x = cr.Value(1.0, name="x")
+    c = cr.trace(abs(x) + cr.maximum(x, x * 2))
+    forms = {w.name: formula(w, [i.name for i in c.inputs_of(w)]) for w in c.gates}
+    assert sorted(forms.values()) == sorted(["|x|", "x *2", "max(x, t2)", "t1 + t3"])
+
+
+def test_matmul_step_shows_the_rule_in_dimension_analysis_form():
+    W = cr.tensor(np.ones((5, 10)), requires_grad=True, name="W")
+    X = cr.tensor(np.ones((10, 3)), requires_grad=True, name="X")
+    D = W @ X
+    D.name = "D"
+    e = cr.explain(D.sum())
+    row = next(r for r in e.rows if r.label == "@")
+    assert row.local is None
+    assert row.rules == (
+        "dW = dD @ X.T : (5,10) = (5,3) @ (3,10)",
+        "dX = W.T @ dD : (10,3) = (10,5) @ (5,3)",
+    )
+    assert "dW = dD @ X.T : (5,10) = (5,3) @ (3,10)" in str(e)
+    assert e.gradients["W"].shape == (5, 10)
+    np.testing.assert_array_equal(e.gradients["W"], np.full((5, 10), 3.0))
+
+
+def test_other_tensor_gates_show_the_shapes_of_their_gradients():
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    b = cr.tensor(np.ones(3), requires_grad=True, name="b")
+    e = cr.explain((x + b).sum())
+    expand = next(r for r in e.rows if r.gate == "broadcast_to")
+    assert expand.rules == ("db (3,) <- dt1 (2,3)",) and "fork adds" in expand.patterns
+    np.testing.assert_array_equal(e.gradients["b"], [2.0, 2.0, 2.0])
+    assert "(2,3) float64" in str(e)
+
+
+def test_single_element_tensor_gates_get_local_gradients():
+    x = cr.tensor(2.0, requires_grad=True, name="x")
+    (row,) = cr.explain(x.exp()).rows
+    assert row.local == (pytest.approx(np.exp(2.0)),)
+
+
+def test_a_custom_gate_describes_itself():
+    class Cube(Gate):
+        symbol = "x³"
+        pattern = "cube scales"
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return (grad * 3 * x * x,)
+
+    x = cr.Value(2.0, name="x")
+    (row,) = cr.explain(Cube.apply(x)).rows
+    assert (row.gate, row.label, row.patterns) == ("cube", "x³", ("cube scales",))
+    assert row.local == (12.0,)
+
+
+def test_nothing_to_explain_for_a_constant():
+    e = cr.explain(cr.Value(2.0, requires_grad=False) * 3)
+    assert e.rows == [] and "nothing" in str(e)
+
+
+def test_after_a_released_backward_the_message_names_retain_graph():
+    out = chain()
+    out.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        cr.explain(out)
+    kept = chain()
+    kept.backward(retain_graph=True)
+    assert cr.explain(kept).gradients == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+def test_explain_refuses_what_is_not_a_circuit():
+    with pytest.raises(TypeError, match="Value or Tensor"):
+        cr.explain(3.0)
