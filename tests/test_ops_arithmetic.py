@@ -115,6 +115,14 @@ def test_pow_constant_second_derivative(c, rng):
     x = rng.uniform(0.5, 2.0, (4,))
     compare_second_order(lambda t: t**c, lambda t: t**c, x)
     compare_second_order(lambda t: -t * 3 + 1, lambda t: -t * 3 + 1, x)
+    compare_second_order(lambda t: 1 / t, lambda t: 1 / t, x)  # the reciprocal gate
+
+
+@given(dtype=dtypes(), shape=shapes(), data=st.data())
+def test_reciprocal_matches_torch(dtype, shape, data):
+    x = data.draw(arrays(dtype, shape, "positive"))
+    compare(lambda t: 1 / t, lambda t: 1 / t, x)
+    compare(lambda t: 1.0 / (-t), lambda t: 1.0 / (-t), x)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
