@@ -76,6 +76,8 @@ class Value(Node):
         return number
 
     def _accumulate(self, grad: Any) -> None:
+        if type(grad) is not float and not isinstance(grad, Value):
+            grad = float(grad)  # a gate may hand back a NumPy scalar; .grad stays a float
         self.grad = grad if self.grad is None else self.grad + grad
 
     def _zero_grad_value(self) -> float:

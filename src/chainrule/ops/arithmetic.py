@@ -207,6 +207,6 @@ class Pow(Gate):
         if need_y:
             zero = (rx == 0) & (ry >= 0)
             safe_x = where(zero, 1.0, x)
-            gy = grad * out * log(safe_x) * as_mask(~zero, rx)
+            gy = grad * out * log(safe_x) * as_mask(np.logical_not(zero), rx)
         return gx, gy
 
