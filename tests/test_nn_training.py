@@ -51,7 +51,7 @@ def notes_setup(n, d_in, h, d_out, seed=0):
             rng.standard_normal((d_in, h)), rng.standard_normal((h, d_out)))
 
 
-@pytest.mark.parametrize("sizes,steps", [((64, 1000, 100, 10), 50), ((64, 50, 100, 10), 300)])
+@pytest.mark.parametrize("sizes,steps", [((64, 1000, 100, 10), 10), ((64, 50, 100, 10), 300)])
 def test_notes_two_layer_loop_matches_numpy_at_every_step(sizes, steps):
     x, y, w1, w2 = notes_setup(*sizes)
     ref, ref_w1, ref_w2 = numpy_two_layer(x, y, w1, w2, steps)
