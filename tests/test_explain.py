@@ -228,3 +228,18 @@ def test_after_a_released_backward_the_message_names_retain_graph():
 def test_explain_refuses_what_is_not_a_circuit():
     with pytest.raises(TypeError, match="Value or Tensor"):
         cr.explain(3.0)
+
+
+def test_a_gate_that_returns_a_complex_gradient_is_shown_not_hidden():
+    class Twisted(Gate):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (grad * 1j,)
+
+    x = cr.Value(2.0, name="x")
+    e = cr.explain(Twisted.apply(x))
+    assert e.rows[0].grads == (1j,) and "dx = 1j" in str(e)

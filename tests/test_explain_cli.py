@@ -163,3 +163,23 @@ def test_the_console_entry_point_runs_explain():
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2 and "syntax error" in result.stderr
+
+
+def test_a_failing_backward_pass_is_one_line_and_exit_2(capsys, monkeypatch):
+    def broken(output, digits):
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+
+    monkeypatch.setattr(command, "explain", broken)
+    assert run("x * y", "--at", "x=0", "y=1") == 2
+    err = capsys.readouterr().err
+    assert err == ("chainrule explain: the backward pass failed at x=0, y=1: 0.0 cannot be "
+                   "raised to a negative power\n")
+
+
+def test_gradient_check_skips_gradients_that_are_not_finite_reals():
+    build = command.EXAMPLES["chain"]
+    point = {"x": -2.0, "y": 5.0, "z": -4.0}
+    text = command._gradient_check(build, point, {"x": float("nan")})
+    assert text == "gradient check: skipped (the gradient on x is nan)"
+    text = command._gradient_check(build, point, {"x": 1j})
+    assert text.startswith("gradient check: skipped (the gradient on x is 1j")

@@ -245,7 +245,7 @@ def _dot(
         "digraph circuit {",
         f"  rankdir={rankdir}; nodesep=0.25; ranksep=0.2; bgcolor=white; ordering=in;",
         '  node [fontname="Helvetica", fontsize=12, color="#333333"];',
-        f'  edge [color="{INK}", arrowsize=0.5, penwidth=1.2];',
+        f'  edge [color="{INK}", arrowsize=0.5, penwidth=1.0];',
     ]
     horizontal = rankdir in ("LR", "RL")
     enter, leave = ("w", "e") if rankdir == "LR" else ("e", "w") if rankdir == "RL" else (

@@ -140,6 +140,8 @@ def format_value(value: Any, digits: int = 2, small: int = 4) -> str:
     if value is None:
         return "-"
     array = np.asarray(value)
+    if np.iscomplexobj(array):
+        return str(value)
     if array.ndim == 0:
         return _number(float(array), digits)
     if array.size > small:
@@ -193,7 +195,11 @@ def _local_gradients(wire: Wire) -> tuple:
 
 
 def _plain(value: Any) -> Any:
+    """A scalar as a float, an array as an ndarray (a complex number, which only a gate's
+    mistake can produce, is kept as it is so that it shows)."""
     value = value.data if isinstance(value, Node) else value
+    if np.iscomplexobj(value):
+        return value
     return float(value) if np.ndim(value) == 0 or np.size(value) == 1 else np.asarray(value)
 
 
