@@ -227,3 +227,10 @@ def test_without_graphviz_dot_text_still_works_and_rendering_says_how(monkeypatc
     with pytest.raises(draw_module.GraphvizMissing, match="apt-get install graphviz"):
         d.svg()
     assert d.save(tmp_path / "c.dot").read_text() == d.dot
+
+
+def test_named_intermediate_values_carry_their_name_in_grey():
+    d = cr.draw(staged())
+    grey = re.findall(rf'COLOR="{draw_module.GREY}" POINT-SIZE="10">(\w+) <', d.dot)
+    assert sorted(grey) == sorted(["sigy", "num", "sigx", "xpy", "xpysqr", "den", "invden"])
+    assert not re.findall(rf'COLOR="{draw_module.GREY}"', cr.draw(patterns()).dot)

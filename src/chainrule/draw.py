@@ -32,6 +32,7 @@ __all__ = ["Diagram", "GraphvizMissing", "Group", "draw", "dot_program"]
 GREEN = "#138a36"
 RED = "#c81e1e"
 INK = "#333333"
+GREY = "#777777"
 SMALL = 6  # tensors with at most this many elements show their values
 _BITMAPS = {"png", "jpg", "jpeg", "gif", "bmp"}
 
@@ -271,8 +272,10 @@ def _dot(
             for src in feeds:
                 lines.append(f"  w{src.index}:{leave} -> n{i};")
         grad = None if wire.is_constant else gradients.get(wire.name)
+        named = not wire.is_leaf and wire.node.name and wire is not circuit.output
+        name = wire.name if named else None
         lines.append(f"  w{i} [shape=plaintext, margin=0, width=0, height=0, "
-                     f"label=<{_wire_label(wire.data, grad, values, horizontal, digits)}>];")
+                     f"label=<{_wire_label(wire.data, grad, values, horizontal, digits, name)}>];")
         lines.append(f"  n{i} -> w{i}:{enter} [arrowhead=none];")
     out = circuit.output
     lines.append(f'  result [shape=plaintext, label="{_dot_escape(out.name)}", fontsize=13];')
@@ -303,8 +306,11 @@ def _wire_lines(data: Any, digits: int, with_shape: bool = True) -> list[str]:
     return [head, *values] if with_shape else values
 
 
-def _wire_label(data: Any, grad: Any, values: bool, horizontal: bool, digits: int) -> str:
-    """An HTML-like label: value rows (green), a line the wire runs through, gradient rows (red).
+def _wire_label(
+    data: Any, grad: Any, values: bool, horizontal: bool, digits: int, name: str | None
+) -> str:
+    """An HTML-like label: value rows (green, after the wire's name in grey when the user named
+    an intermediate value), a line the wire runs through, gradient rows (red).
 
     Both halves get the same number of rows so the line sits in the middle, where the edges meet
     the label node. In a top-to-bottom layout the line is vertical and the halves side by side.
@@ -314,7 +320,7 @@ def _wire_label(data: Any, grad: Any, values: bool, horizontal: bool, digits: in
     n = max(len(top), len(bottom), 1)
     top += [" "] * (n - len(top))
     bottom += [" "] * (n - len(bottom))
-    value_cell = _cell(top, GREEN)
+    value_cell = _cell(top, GREEN, name)
     grad_cell = _cell(bottom, RED)
     table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
     if horizontal:
@@ -324,7 +330,8 @@ def _wire_label(data: Any, grad: Any, values: bool, horizontal: bool, digits: in
     return f"{table}<TR>{value_cell}{line}{grad_cell}</TR></TABLE>"
 
 
-def _cell(lines: Sequence[str], color: str) -> str:
+def _cell(lines: Sequence[str], color: str, name: str | None = None) -> str:
     text = "<BR/>".join(html.escape(s) if s.strip() else "&#160;" for s in lines)
     paint = f' COLOR="{color}"' if any(s.strip() for s in lines) else ""
-    return f'<TD CELLPADDING="2"><FONT{paint} POINT-SIZE="11">{text}</FONT></TD>'
+    named = f'<FONT COLOR="{GREY}" POINT-SIZE="10">{html.escape(name)} </FONT>' if name else ""
+    return f'<TD CELLPADDING="2">{named}<FONT{paint} POINT-SIZE="11">{text}</FONT></TD>'
