@@ -234,3 +234,12 @@ def test_named_intermediate_values_carry_their_name_in_grey():
     grey = re.findall(rf'COLOR="{draw_module.GREY}" POINT-SIZE="10">(\w+) <', d.dot)
     assert sorted(grey) == sorted(["sigy", "num", "sigx", "xpy", "xpysqr", "den", "invden"])
     assert not re.findall(rf'COLOR="{draw_module.GREY}"', cr.draw(patterns()).dot)
+
+
+def test_a_many_element_output_draws_gradients_given_its_upstream_gradient():
+    x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * 3
+    _, _, _, wires = _structure(cr.draw(y))
+    assert wires["x"] == [(["(2,) float64", "1.00 2.00"], [])]
+    _, _, _, wires = _structure(cr.draw(y, grad=np.array([1.0, -1.0])))
+    assert wires["x"] == [(["(2,) float64", "1.00 2.00"], ["3.00 -3.00"])]

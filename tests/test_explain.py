@@ -243,3 +243,19 @@ def test_a_gate_that_returns_a_complex_gradient_is_shown_not_hidden():
     x = cr.Value(2.0, name="x")
     e = cr.explain(Twisted.apply(x))
     assert e.rows[0].grads == (1j,) and "dx = 1j" in str(e)
+
+
+def test_a_many_element_output_needs_an_upstream_gradient():
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True, name="x")
+    y = x * 2
+    with pytest.raises(RuntimeError, match="needs grad="):
+        cr.explain(y)
+    e = cr.explain(y, grad=np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_array_equal(e.gradients["x"], [2.0, 0.0, -2.0])
+    assert "*2" in str(e)
+
+
+def test_a_leaf_output_is_its_own_gradient():
+    x = cr.Value(3.0, name="x")
+    e = cr.explain(x)
+    assert e.rows == [] and e.gradients == {"x": 1.0}

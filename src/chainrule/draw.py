@@ -116,25 +116,27 @@ def draw(
     rankdir: str = "LR",
     collapse: str | Iterable[Group | tuple] | None = None,
     digits: int = 2,
+    grad: Any = None,
 ) -> Diagram:
     """The circuit of ``output`` as a diagram: forward values (green) and gradients (red) on its
     wires, numbers with ``digits`` decimals. ``rankdir`` is Graphviz's direction (``LR``, ``TB``).
     ``collapse`` draws sub-circuits as single gates: ``"sigmoid"`` finds the notes' primitive
     sigmoid (``*-1``, ``exp``, ``+1``, ``1/x``) and draws it as one σ gate; or give groups as
-    :class:`Group` or ``(output, inputs, label)`` tuples.
+    :class:`Group` or ``(output, inputs, label)`` tuples. ``grad`` is the upstream gradient on
+    the output, as for ``backward()`` (without it a many-element output shows values only).
     """
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"draw(): rankdir must be LR, RL, TB or BT, got {rankdir!r}")
     circuit = trace(output)
-    gradients = _gradients(circuit) if grads else {}
+    gradients = _gradients(circuit, grad) if grads else {}
     groups = _groups(circuit, collapse)
     return Diagram(_dot(circuit, gradients, groups, values, rankdir, digits))
 
 
-def _gradients(circuit: Circuit) -> dict[str, Any]:
+def _gradients(circuit: Circuit, seed: Any) -> dict[str, Any]:
     """Every wire's gradient; once backward has released the cache, what ``.grad`` kept."""
     try:
-        return circuit.gradients()
+        return circuit.gradients(seed)
     except RuntimeError:
         return {w.name: w.grad for w in circuit if w.grad is not None and not w.is_constant}
 

@@ -238,12 +238,14 @@ def _dimension_rule(rule: str, wire: Wire, inputs: tuple) -> str:
     return " ".join(names) + " : " + " ".join(shapes)
 
 
-def explain(output: Node, digits: int = 2) -> Explanation:
+def explain(output: Node, digits: int = 2, grad: Any = None) -> Explanation:
     """The backward pass of ``output``'s circuit as rows, in the order backprop takes them
-    (numbers shown with ``digits`` decimals). The circuit must still hold its cached values:
-    explain before ``backward()``, or call it with ``retain_graph=True``."""
+    (numbers shown with ``digits`` decimals). ``grad`` is the upstream gradient on the output,
+    as for ``backward()`` (needed when the output has more than one element). The circuit must
+    still hold its cached values: explain before ``backward()``, or call it with
+    ``retain_graph=True``."""
     circuit = trace(output)
-    steps = circuit.backward_steps()
+    steps = circuit.backward_steps(grad)
     totals: dict[Wire, Any] = {}
     rows = []
     for number, step in enumerate(steps, 1):
@@ -279,5 +281,6 @@ def explain(output: Node, digits: int = 2) -> Explanation:
         ))
     gradients = {w.name: totals.get(w, _plain(np.zeros_like(w.data))) for w in circuit.inputs}
     if circuit.output.is_leaf and not circuit.output.is_constant:
-        gradients[circuit.output.name] = _plain(np.ones_like(circuit.output.data))
+        seed = np.ones_like(circuit.output.data) if grad is None else grad
+        gradients[circuit.output.name] = _plain(seed)
     return Explanation(circuit, rows, gradients, digits)
