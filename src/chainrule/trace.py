@@ -91,10 +91,13 @@ class Circuit:
         self._wires: dict[Node, Wire] = {}
         taken: set[str] = set()
         counters = {"input": 0, "const": 0, "gate": 0}
+        names: dict[Node, str] = {}
+        # users' names first, so that a default name (t1, x0...) never displaces one of them
+        for node in sorted(order, key=lambda n: not n.name):
+            names[node] = _display_name(node, taken, counters)
+            taken.add(names[node])
         for index, node in enumerate(order):
-            name = _display_name(node, taken, counters)
-            taken.add(name)
-            self._wires[node] = Wire(node, name, index)
+            self._wires[node] = Wire(node, names[node], index)
 
     @property
     def wires(self) -> list[Wire]:
