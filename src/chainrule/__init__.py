@@ -41,6 +41,7 @@ from .ops import (
     where,
 )
 from .ops.reduce import max, mean, min, sum  # noqa: A004 - NumPy's names, as in np.sum
+from .stage import Staged, StageError, stage
 from .tensor import Tensor, arange, ones, randn, tensor, zeros
 from .trace import Circuit, trace
 from .value import Value
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "data", "load", "nn", "optim", "save",
+    "StageError", "Staged", "stage",
     "Diagram", "Explanation", "draw", "explain",
     "Circuit", "GradcheckError", "grad", "gradcheck", "hessian", "jacobian", "numerical_grad",
     "relative_error", "trace", "value_and_grad", "vjp", "linear_combination",

@@ -25,6 +25,7 @@ class Tensor(Node):
 
     __slots__ = ()
     _data_type = np.ndarray
+    _staging = False  # True while cr.stage traces a function: reading traced values is refused
     __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray * Tensor)
 
     def __init__(
@@ -124,6 +125,7 @@ class Tensor(Node):
 
     def item(self) -> Any:
         """The single element as a Python number."""
+        _refuse_while_staging(self, "item()")
         return np.asarray(self.data).item()
 
     def numpy(self) -> np.ndarray:
@@ -210,15 +212,19 @@ class Tensor(Node):
 
     # --- comparisons give bool arrays, not gates -----------------------------------------------
     def __lt__(self, other: Any) -> np.ndarray:
+        _refuse_while_staging(self, "comparison '<'")
         return self.data < ops.broadcast.raw_data(other)
 
     def __le__(self, other: Any) -> np.ndarray:
+        _refuse_while_staging(self, "comparison '<='")
         return self.data <= ops.broadcast.raw_data(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
+        _refuse_while_staging(self, "comparison '>'")
         return self.data > ops.broadcast.raw_data(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
+        _refuse_while_staging(self, "comparison '>='")
         return self.data >= ops.broadcast.raw_data(other)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
@@ -230,6 +236,7 @@ class Tensor(Node):
     __hash__ = Node.__hash__
 
     def __bool__(self) -> bool:
+        _refuse_while_staging(self, "bool() (a Python `if` or `while`)")
         if self.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; a Python `if` "
@@ -362,6 +369,17 @@ class Tensor(Node):
         if np.asarray(self.data).dtype != np.float64:
             extras.append(f"dtype={np.asarray(self.data).dtype}")
         return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+def _refuse_while_staging(t: Tensor, what: str) -> None:
+    """While cr.stage traces, a Python value read from a traced tensor would be frozen into the
+    staged code (data-dependent control flow): refuse it, naming what was asked."""
+    if Tensor._staging and t.requires_grad:
+        raise GateError(
+            f"stage: {what} of a traced tensor of shape {t.shape} is data-dependent control flow, "
+            "which staged code cannot follow (it would be fixed at trace time); write it with "
+            "cr.where, cr.maximum, cr.relu or cr.clip, or use the eager engine"
+        )
 
 
 def _operand(other: Any) -> Any:

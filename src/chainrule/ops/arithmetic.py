@@ -17,6 +17,11 @@ from ._util import as_mask, raw
 class Add(Gate):
     """x + y: both local gradients are 1, so the gate hands its upstream gradient to each input."""
 
+    # staged code (see chainrule.stage): the forward expression and each input's gradient
+    forward_code = "{0} + {1}"
+    backward_code = ("{g}", "{g}")
+    stage_name = "{0}p{1}"
+
     symbol = "+"
     pattern = "add distributes"
 
@@ -32,6 +37,10 @@ class Add(Gate):
 class Sub(Gate):
     """x - y: local gradients 1 and -1."""
 
+    forward_code = "{0} - {1}"
+    backward_code = ("{g}", "-{g}")
+    stage_name = "{0}m{1}"
+
     symbol = "-"
 
     @staticmethod
@@ -45,6 +54,9 @@ class Sub(Gate):
 
 class Mul(Gate):
     """x * y: local gradients (y, x), each input gets the other one times upstream."""
+
+    forward_code = "{0} * {1}"
+    backward_code = ("{1} * {g}", "{0} * {g}")
 
     symbol = "*"
     pattern = "mul swaps"
@@ -62,6 +74,11 @@ class Mul(Gate):
 
 class Div(Gate):
     """x / y: local gradients 1/y and -x/y²."""
+
+    @staticmethod
+    def staged_as(x, y):
+        """Staged as the notes stage a quotient: x times the reciprocal of y (two stages)."""
+        return Mul.apply(x, Reciprocal.apply(y))
 
     symbol = "/"
 
@@ -83,6 +100,10 @@ class Div(Gate):
 class Neg(Gate):
     """-x, the notes' ``*-1`` gate: local gradient -1."""
 
+    forward_code = "-{0}"
+    backward_code = ("-{g}",)
+    stage_name = "neg{0}"
+
     symbol = "*-1"
 
     @staticmethod
@@ -96,6 +117,9 @@ class Neg(Gate):
 
 class Translate(Gate):
     """x + c for a constant c (the notes' ``+1`` gate): local gradient 1."""
+
+    forward_code = "{0} + {c}"
+    backward_code = ("{g}",)
 
     symbol = "+"  # a diagram writes it with its constant: "+1"
 
@@ -111,6 +135,9 @@ class Translate(Gate):
 class Scale(Gate):
     """c * x for a constant c (the notes' ``*a`` gate): local gradient c."""
 
+    forward_code = "{c} * {0}"
+    backward_code = ("{c} * {g}",)
+
     symbol = "*"  # written with its constant: "*2", "*-1"
 
     @staticmethod
@@ -124,6 +151,10 @@ class Scale(Gate):
 
 class Reciprocal(Gate):
     """1 / x (the notes' ``1/x`` gate): local gradient -1/x²."""
+
+    forward_code = "1.0 / {0}"
+    backward_code = ("-({out} * {out}) * {g}",)
+    stage_name = "inv{0}"
 
     symbol = "1/x"
 
@@ -145,6 +176,18 @@ class Reciprocal(Gate):
 class PowConst(Gate):
     """x ** c for a constant exponent c: local gradient c * x**(c-1) (0 when c == 0, as in
     PyTorch, even at x == 0)."""
+
+    forward_code = "{0} ** {c}"
+
+    @staticmethod
+    def backward_code(site):
+        if site.options["c"] == 0:
+            return (site.format("0.0 * {g}"),)
+        return (site.format("{c} * {0} ** ({c} - 1) * {g}"),)
+
+    @staticmethod
+    def stage_name(site):
+        return site.format("{0}sqr") if site.options["c"] == 2 else None
 
     name = "pow"
     symbol = "**"  # written with its constant exponent: "**2"
@@ -181,6 +224,13 @@ class Pow(Gate):
     As in PyTorch, the base's gradient is 0 where y == 0 and the exponent's gradient is 0 where
     x == 0 and y >= 0 (instead of the nan of 0 * inf).
     """
+
+    forward_code = "np.power({0}, {1})"
+    backward_code = (
+        "np.where({1} == 0, 0.0, {1} * {0} ** ({1} - 1) * {g})",
+        "{g} * {out} * np.log(np.where(({0} == 0) & ({1} >= 0), 1.0, {0}))"
+        " * ~(({0} == 0) & ({1} >= 0))",
+    )
 
     symbol = "**"
 

@@ -9,11 +9,17 @@ import numpy as np
 
 from ..engine import GateError, Node
 from ..gate import Gate
-from ._util import sum_to_shape
+from ._util import sum_to_shape, sum_to_shape_code
 
 
 class BroadcastTo(Gate):
     """Stretch x to ``shape`` without copying (a fan-out of each element, so gradients add)."""
+
+    forward_code = "np.broadcast_to({0}, {shape})"
+
+    @staticmethod
+    def backward_code(site):
+        return (sum_to_shape_code(site.g, site.out_shape, site.shapes[0]),)
 
     name = "broadcast_to"
     symbol = "expand"

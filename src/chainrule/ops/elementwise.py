@@ -34,6 +34,10 @@ def _scalar_domain(gate: str, fn, x: float, ok: bool, need: str) -> float:
 class Exp(Gate):
     """e**x: its local gradient is its own output."""
 
+    forward_code = "np.exp({0})"
+    backward_code = ("{out} * {g}",)
+    stage_name = "exp{0}"
+
     @staticmethod
     def forward(ctx, x):
         out = _scalar_domain("exp", math.exp, x, True, "") if type(x) is float else np.exp(x)
@@ -48,6 +52,10 @@ class Exp(Gate):
 
 class Log(Gate):
     """Natural log: local gradient 1/x."""
+
+    forward_code = "np.log({0})"
+    backward_code = ("{g} / {0}",)
+    stage_name = "log{0}"
 
     @staticmethod
     def forward(ctx, x):
@@ -64,6 +72,10 @@ class Log(Gate):
 
 class Sqrt(Gate):
     """Square root: local gradient 1 / (2 sqrt(x))."""
+
+    forward_code = "np.sqrt({0})"
+    backward_code = ("{g} / ({out} * 2)",)
+    stage_name = "sqrt{0}"
 
     symbol = "√"
 
@@ -85,6 +97,10 @@ class Sqrt(Gate):
 class Tanh(Gate):
     """Hyperbolic tangent: local gradient 1 - tanh(x)²."""
 
+    forward_code = "np.tanh({0})"
+    backward_code = ("(1 - {out} * {out}) * {g}",)
+    stage_name = "tanh{0}"
+
     @staticmethod
     def forward(ctx, x):
         out = math.tanh(x) if type(x) is float else np.tanh(x)
@@ -99,6 +115,10 @@ class Tanh(Gate):
 
 class Sigmoid(Gate):
     """The logistic function as one gate: local gradient (1 - s) * s, from its output s alone."""
+
+    forward_code = "1 / (1 + np.exp(-{0}))"
+    backward_code = ("(1 - {out}) * {out} * {g}",)
+    stage_name = "sig{0}"
 
     symbol = "σ"
 
@@ -125,6 +145,10 @@ class Sigmoid(Gate):
 class Relu(Gate):
     """max(0, x): passes the gradient where x > 0 (and not at 0)."""
 
+    forward_code = "np.maximum({0}, 0)"
+    backward_code = ("({0} > 0) * {g}",)
+    stage_name = "relu{0}"
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -141,6 +165,10 @@ class Relu(Gate):
 
 class Abs(Gate):
     """|x|: local gradient sign(x) (0 at 0)."""
+
+    forward_code = "np.abs({0})"
+    backward_code = ("np.sign({0}) * {g}",)
+    stage_name = "abs{0}"
 
     symbol = "|x|"
 
@@ -159,6 +187,18 @@ class Abs(Gate):
 
 class Clip(Gate):
     """x limited to [lo, hi] (either may be None): gradient passes where lo <= x <= hi."""
+
+    forward_code = "np.clip({0}, {lo}, {hi})"
+
+    @staticmethod
+    def backward_code(site):
+        lo, hi = site.options.get("lo"), site.options.get("hi")
+        tests = ([site.format("({0} >= {lo})")] if lo is not None else []) + (
+            [site.format("({0} <= {hi})")] if hi is not None else []
+        )
+        if not tests:
+            return (site.g,)
+        return (f"({' & '.join(tests)}) * {site.g}",)
 
     @staticmethod
     def forward(ctx, x, *, lo=None, hi=None):
@@ -188,6 +228,12 @@ def _router_share(first_wins: Any, tie: Any, like: Any) -> Any:
 class Maximum(Gate):
     """The max gate: routes the whole gradient to the larger input (split equally on a tie)."""
 
+    forward_code = "np.maximum({0}, {1})"
+    backward_code = (
+        "(({0} > {1}) + ({0} == {1}) * 0.5) * {g}",
+        "(({1} > {0}) + ({0} == {1}) * 0.5) * {g}",
+    )
+
     symbol = "max"
     pattern = "max routes"
 
@@ -208,6 +254,12 @@ class Maximum(Gate):
 class Minimum(Gate):
     """The min gate: routes the whole gradient to the smaller input (split equally on a tie)."""
 
+    forward_code = "np.minimum({0}, {1})"
+    backward_code = (
+        "(({0} < {1}) + ({0} == {1}) * 0.5) * {g}",
+        "(({1} < {0}) + ({0} == {1}) * 0.5) * {g}",
+    )
+
     symbol = "min"
     pattern = "min routes"
 
@@ -227,6 +279,9 @@ class Minimum(Gate):
 
 class Where(Gate):
     """where(cond, x, y): routes the gradient to x where cond holds, to y elsewhere."""
+
+    forward_code = "np.where({cond}, {0}, {1})"
+    backward_code = ("np.where({cond}, {g}, 0.0)", "np.where({cond}, 0.0, {g})")
 
     symbol = "where"
     pattern = "where routes"

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine import GateError
 from ..gate import Gate
-from ._util import as_mask, keepdims_shape, normalize_axis, raw
+from ._util import as_mask, axis_code, keepdims_shape, normalize_axis, raw, reduced_grad_code
 from .broadcast import broadcast_to
 from .elementwise import exp
 
@@ -40,6 +40,14 @@ class _Reduction(Gate, abstract=True):
 class Sum(_Reduction):
     """Sum over axes: each input element receives the upstream gradient (fan-out)."""
 
+    @staticmethod
+    def forward_code(site):
+        return site.format("np.sum({0}") + axis_code(site.options) + ")"
+
+    @staticmethod
+    def backward_code(site):
+        return (site.format("np.broadcast_to(" + reduced_grad_code(site) + ", {s0})"),)
+
     symbol = "Σ"
 
     @staticmethod
@@ -55,6 +63,17 @@ class Mean(_Reduction):
     """Mean over axes: each element receives the upstream gradient divided by the count."""
 
     @staticmethod
+    def forward_code(site):
+        return site.format("np.mean({0}") + axis_code(site.options) + ")"
+
+    @staticmethod
+    def backward_code(site):
+        shape, axis = site.shapes[0], site.options["axis"]
+        count = math.prod(shape[a] for a in axis) if axis is not None else math.prod(shape)
+        grad = reduced_grad_code(site)
+        return (site.format(f"np.broadcast_to({grad} / {count or 1}, {{s0}})"),)
+
+    @staticmethod
     def forward(ctx, x, *, axis, keepdims):
         return np.mean(x, axis=axis, keepdims=keepdims)
 
@@ -68,6 +87,18 @@ class Mean(_Reduction):
 
 class _Extreme(_Reduction, abstract=True):
     """Max or min over axes; the gradient is shared equally by the tied extreme elements."""
+
+    @classmethod
+    def forward_code(cls, site):
+        return site.format(f"np.{cls.name}({{0}}") + axis_code(site.options) + ")"
+
+    @staticmethod
+    def backward_code(site):
+        kept = reduced_grad_code(site, site.out)
+        hit = site.format(f"({{0}} == {kept})")
+        axis = site.lit(site.options["axis"])
+        grad = reduced_grad_code(site)
+        return (f"{grad} * ({hit} / np.sum({hit}, axis={axis}, keepdims=True))",)
 
     pattern = "max routes"
     reduce = staticmethod(np.max)
@@ -109,6 +140,25 @@ class Min(_Extreme):
 
 class LogSumExp(_Reduction):
     """log(sum(exp(x))) over axes, computed stably; local gradient softmax(x)."""
+
+    @staticmethod
+    def forward_code(site):
+        axis = site.lit(site.options["axis"])
+        out = site.format(
+            f"np.log(np.sum(np.exp({{0}} - {{h1}}), axis={axis}, keepdims=True)) + {{h1}}"
+        )
+        if not site.options["keepdims"]:
+            out = f"np.reshape({out}, {site.lit(site.out_shape)})"
+        return (
+            site.format(f"{{h0}} = np.max({{0}}, axis={axis}, keepdims=True)"),
+            site.format("{h1} = np.where(np.isfinite({h0}), {h0}, 0)"),
+            out,
+        )
+
+    @staticmethod
+    def backward_code(site):
+        kept = reduced_grad_code(site, site.out)
+        return (site.format(f"{reduced_grad_code(site)} * np.exp({{0}} - {kept})"),)
 
     symbol = "logΣexp"
 

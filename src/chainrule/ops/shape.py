@@ -20,6 +20,9 @@ from ._util import normalize_axis, raw
 class Reshape(Gate):
     """The same elements in a new shape; the gradient is reshaped back."""
 
+    forward_code = "np.reshape({0}, {shape})"
+    backward_code = ("np.reshape({g}, {s0})",)
+
     @staticmethod
     def forward(ctx, x, *, shape):
         return np.reshape(x, shape)
@@ -31,6 +34,20 @@ class Reshape(Gate):
 
 class Transpose(Gate):
     """Axes permuted; the gradient is permuted back with the inverse permutation."""
+
+    @staticmethod
+    def forward_code(site):
+        axes = site.options["axes"]
+        if len(axes) == 2:
+            return site.format("{0}.T")
+        return site.format("np.transpose({0}, {axes})")
+
+    @staticmethod
+    def backward_code(site):
+        axes = site.options["axes"]
+        if len(axes) == 2:
+            return (site.format("{g}.T"),)
+        return (f"np.transpose({site.g}, {site.lit(tuple(int(a) for a in np.argsort(axes)))})",)
 
     symbol = "T"
 
@@ -53,6 +70,20 @@ def _is_basic(index: tuple) -> bool:
 class GetItem(Gate):
     """x[index]; backward scatters the gradient into zeros, adding where indices repeat."""
 
+    @staticmethod
+    def forward_code(site):
+        return site.args[0] + site.index(site.options["index"])
+
+    @staticmethod
+    def backward_code(site):
+        index = site.options["index"]
+        scatter = "{h0}" + site.index(index) + " = {g}" if _is_basic(index) else (
+            "np.add.at({h0}, " + site.lit(index) + ", {g})"
+        )
+        dtype = site.lit(site.dtypes[0])
+        return ((site.format("{h0} = np.zeros({s0}, " + dtype + ")"), site.format(scatter),
+                 site.format("{h0}")),)
+
     name = "getitem"
     symbol = "[]"
 
@@ -71,6 +102,19 @@ class GetItem(Gate):
 
 class ScatterAdd(Gate):
     """zeros(shape) plus ``grad`` at ``index``: indexing's backward, itself differentiable."""
+
+    @staticmethod
+    def forward_code(site):
+        index = site.options["index"]
+        scatter = "{h0}" + site.index(index) + " = {0}" if _is_basic(index) else (
+            "np.add.at({h0}, " + site.lit(index) + ", {0})"
+        )
+        return (site.format("{h0} = np.zeros({shape}, " + site.lit(site.out_dtype) + ")"),
+                site.format(scatter), site.format("{h0}"))
+
+    @staticmethod
+    def backward_code(site):
+        return (site.g + site.index(site.options["index"]),)
 
     name = "scatter_add"
 
@@ -96,6 +140,19 @@ def scatter_add(grad: Any, index: tuple, shape: tuple, dtype: Any) -> Any:
 class Concatenate(Gate):
     """Inputs joined along an axis; the gradient is cut back into the inputs' pieces."""
 
+    @staticmethod
+    def forward_code(site):
+        return f"np.concatenate(({', '.join(site.args)},), axis={site.options['axis']})"
+
+    @staticmethod
+    def backward_code(site):
+        axis = site.options["axis"] % len(site.out_shape)
+        lead, grads, start = (slice(None),) * axis, [], 0
+        for shape in site.shapes:
+            grads.append(site.g + site.index(lead + (slice(start, start + shape[axis]),)))
+            start += shape[axis]
+        return tuple(grads)
+
     symbol = "concat"
 
     @staticmethod
@@ -120,6 +177,15 @@ class Concatenate(Gate):
 
 class Stack(Gate):
     """Inputs stacked along a new axis; each input's gradient is its slice of the upstream one."""
+
+    @staticmethod
+    def forward_code(site):
+        return f"np.stack(({', '.join(site.args)},), axis={site.options['axis']})"
+
+    @staticmethod
+    def backward_code(site):
+        lead = (slice(None),) * (site.options["axis"] % len(site.out_shape))
+        return tuple(site.g + site.index(lead + (i,)) for i in range(len(site.args)))
 
     @staticmethod
     def forward(ctx, *xs, axis):

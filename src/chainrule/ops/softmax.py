@@ -22,6 +22,16 @@ def _shifted(x: Any, axis: int) -> Any:
 class Softmax(Gate):
     """exp(x) / Σ exp(x) along ``axis``."""
 
+    @staticmethod
+    def forward_code(site):
+        return (
+            site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
+            site.format("{h1} = np.exp({0} - np.where(np.isfinite({h0}), {h0}, 0))"),
+            site.format("{h1} / np.sum({h1}, axis={axis}, keepdims=True)"),
+        )
+
+    backward_code = ("{out} * ({g} - np.sum({g} * {out}, axis={axis}, keepdims=True))",)
+
     symbol = "softmax"
 
     @staticmethod
@@ -40,6 +50,16 @@ class Softmax(Gate):
 
 class LogSoftmax(Gate):
     """x - logsumexp(x) along ``axis``."""
+
+    @staticmethod
+    def forward_code(site):
+        return (
+            site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
+            site.format("{h1} = {0} - np.where(np.isfinite({h0}), {h0}, 0)"),
+            site.format("{h1} - np.log(np.sum(np.exp({h1}), axis={axis}, keepdims=True))"),
+        )
+
+    backward_code = ("{g} - np.exp({out}) * np.sum({g}, axis={axis}, keepdims=True)",)
 
     name = "log_softmax"
     symbol = "log softmax"
