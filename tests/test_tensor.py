@@ -3,6 +3,7 @@ arrays and Python numbers, comparisons, backward and its errors (nothing left ha
 repeated backward, custom gates over arrays, and memory of a large elementwise backward."""
 
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -297,3 +298,41 @@ def test_backward_of_ten_million_elements_needs_a_few_arrays_of_memory(make):
     assert x.grad.shape == (n,)
     assert peak < 6 * array_bytes, f"peak {peak / array_bytes:.1f} arrays"
 
+
+
+def test_leaf_gradients_are_never_shared_arrays():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).backward(np.ones(2))  # add hands the same upstream array to both inputs
+    assert a.grad is not b.grad
+    a.grad += 1  # in place, as an optimizer might
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    seed = np.ones(2)
+    c = cr.tensor([1.0, 2.0], requires_grad=True)
+    (c + 1).backward(seed)  # the seed passes through translate unchanged
+    assert c.grad is not seed
+    c.grad *= 5
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+    d = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    d.sum().backward()  # a broadcast view upstream: the leaf gets its own writable array
+    assert d.grad.flags.writeable and d.grad.flags.owndata
+
+
+def test_a_fresh_gradient_is_adopted_without_a_copy():
+    made = []
+
+    class Double(cr.Gate):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            g = grad * 2
+            made.append(weakref.ref(g))  # watch it without holding it
+            return (g,)
+
+    w = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    Double.apply(w).backward(np.ones((3, 2)))
+    assert made[0]() is w.grad
+    np.testing.assert_array_equal(w.grad, np.full((3, 2), 2.0))

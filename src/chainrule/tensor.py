@@ -3,6 +3,7 @@ methods (``axis``, ``keepdims``, ``reshape``, ``.T``, ``@``) and PyTorch's autog
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,9 @@ from .gate import record
 from .ops import arithmetic as ar
 
 _NO_OPTIONS: dict = {}
+# References to a gradient that only the backward sweep holds, seen inside ``_accumulate``: the
+# sweep's local, the argument, getrefcount's own. Any more and someone else shares the array.
+_UNSHARED = 3
 
 
 def _is_number(value: Any) -> bool:
@@ -94,7 +98,16 @@ class Tensor(Node):
             return
         dtype = self.data.dtype
         if self.grad is None:
-            self.grad = np.array(grad, dtype=dtype)
+            if (
+                type(grad) is np.ndarray
+                and grad.dtype == dtype
+                and grad.flags.owndata
+                and grad.flags.writeable
+                and sys.getrefcount(grad) <= _UNSHARED
+            ):
+                self.grad = grad  # a fresh array nobody else holds: adopt it (as PyTorch steals)
+            else:
+                self.grad = np.array(grad, dtype=dtype)
         else:
             self.grad = self.grad + np.asarray(grad, dtype=dtype)
 
