@@ -17,11 +17,16 @@ STAGED_EXPRESSION = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
-    parser = subparsers.add_parser("demo", help="tour: the notes' circuits, explained, staged, trained",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "demo", help="tour: the notes' circuits, explained, staged, trained", description=__doc__
+    )
     parser.add_argument("--out", default="out/demo", help="folder for diagrams, plot, checkpoint")
-    parser.add_argument("--epochs", type=int, default=300,
-                        help="epochs of the closing spiral training run (default 300)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=300,
+        help="epochs of the closing spiral training run (default 300)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,15 +66,37 @@ def run(args: argparse.Namespace) -> int:
     _print_circuit("neuron (one σ gate)", _neuron_with_sigmoid_gate())
 
     steps = [
-        ("Step by step: f = (x + y) z", ["explain", "--example", "chain",
-                                         "--svg", str(out / "chain.svg")]),
-        ("Step by step: the 2-D sigmoid neuron", ["explain", "--example", "neuron",
-                                                 "--svg", str(out / "neuron.svg"),
-                                                 "--png", str(out / "neuron.png")]),
+        (
+            "Step by step: f = (x + y) z",
+            ["explain", "--example", "chain", "--svg", str(out / "chain.svg")],
+        ),
+        (
+            "Step by step: the 2-D sigmoid neuron",
+            [
+                "explain",
+                "--example",
+                "neuron",
+                "--svg",
+                str(out / "neuron.svg"),
+                "--png",
+                str(out / "neuron.png"),
+            ],
+        ),
         ("Staged backprop code for " + STAGED_EXPRESSION, ["stage", STAGED_EXPRESSION]),
-        ("Training a 2-layer net on the spiral", ["train", "--data", "spiral", "--hidden", "100",
-                                                  "--epochs", str(args.epochs),
-                                                  "--out", str(out / "train")]),
+        (
+            "Training a 2-layer net on the spiral",
+            [
+                "train",
+                "--data",
+                "spiral",
+                "--hidden",
+                "100",
+                "--epochs",
+                str(args.epochs),
+                "--out",
+                str(out / "train"),
+            ],
+        ),
     ]
     for title, argv in steps:
         _heading(title)
