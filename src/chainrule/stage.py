@@ -228,6 +228,7 @@ _BINARY_UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast
                   ast.Pow: "power"}
 _COMPARE_UFUNCS = {ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less",
                    ast.LtE: "less_equal", ast.Eq: "equal", ast.NotEq: "not_equal"}
+_OUT_KEYWORD = {"maximum", "minimum"}  # NumPy deprecates their positional out
 _VIEWS = {"broadcast_to", "reshape", "transpose", "expand_dims", "swapaxes", "squeeze"}
 
 
@@ -300,7 +301,8 @@ def _lower(node: ast.AST, dest: str, scratch: Callable[[], str], out: list[str])
             texts.append(target)
         else:
             texts.append(ast.unparse(operand))
-    out.append(f"np.{name}({', '.join(texts)}, {dest})")
+    out_arg = f"out={dest}" if name in _OUT_KEYWORD else dest
+    out.append(f"np.{name}({', '.join(texts)}, {out_arg})")
 
 
 # --- the generated module -----------------------------------------------------------------------
@@ -417,12 +419,13 @@ class _Writer:
         """Emit ``name += tree``."""
         statements = list(helpers)
         text = ast.unparse(tree)
-        if name in self.buffers and _lowerable(tree):
-            take = self.scratch_pool(shape, dtype)
-            tmp = take()
-            _lower(tree, tmp, take, statements)
-            statements.append(f"{name} += {tmp}")
-            self._pending = f"{name} += {text}"
+        if name in self.buffers:  # a module-level buffer: `+=` would make it a local name
+            if _lowerable(tree):
+                take = self.scratch_pool(shape, dtype)
+                text = take()
+                _lower(tree, text, take, statements)
+            statements.append(f"np.add({name}, {text}, {name})")
+            self._pending = f"{name} += {ast.unparse(tree)}"
         else:
             statements.append(f"{name} += {text}")
             self._pending = ""
@@ -723,13 +726,13 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
                 helpers, expr = _split(code)
                 _contribute(writer, grads, totals, wrt_ids, target, expr, helpers, var.stage)
     results = []
-    for key in wanted:
+    for position, key in zip(positions, wanted):
         if key not in grads:
-            target = variables[key]
-            name = writer.names.claim(f"d{target.name}")
-            shape = np.shape(target.node.data)
-            writer.emit(f"{name} = np.zeros({shape!r})")
-            _comment(writer, 0, f"{root.name} does not depend on {target.name}")
+            name = writer.names.claim(f"d{arg_names[position]}")
+            data = inputs[position].data
+            suffix = "" if data.dtype == np.float64 else f", {writer.lit(data.dtype)}"
+            writer.emit(f"{name} = np.zeros({np.shape(data)!r}{suffix})")
+            _comment(writer, 0, f"{root.name} does not depend on {arg_names[position]}")
             grads[key] = name
         results.append(grads[key])
     grads_text = results[0] if single else "(" + ", ".join(results) + ("," if len(results) == 1

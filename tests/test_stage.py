@@ -1,0 +1,391 @@
+"""cr.stage: staged forward/backward source generated from a trace, compiled once.
+
+Every gate's staged results are compared with the eager engine's to 1e-12 (float64) on random
+inputs, with and without buffers, on a second call with new inputs too (buffers are reused); the
+notes' examples reproduce and the staged example has the notes' stage structure.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import chainrule as cr
+from chainrule.gate import Gate
+from chainrule.stage import StageError
+
+TIES = st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
+REAL = st.one_of(TIES, st.floats(-3, 3, allow_nan=False))
+POSITIVE = st.one_of(st.sampled_from([0.5, 1.0, 2.0]), st.floats(0.2, 4))
+
+
+def arrays(shape, elements=REAL):
+    return hnp.arrays(np.float64, shape, elements=elements)
+
+
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+PAIRS = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1,
+                                          max_side=3).map(lambda b: b.input_shapes)
+
+
+def _weights(shape: tuple) -> np.ndarray:
+    return np.linspace(-1.5, 2.0, int(np.prod(shape))).reshape(shape)
+
+
+def check(f, *inputs, wrt=None):
+    """Stage ``sum(f(*inputs) * w)`` and compare value and gradients with the eager engine, with
+    and without buffers, then again at new inputs (reused buffers)."""
+    shape = np.shape(f(*[cr.tensor(a) for a in inputs]).data)
+    weights = _weights(shape)
+
+    def loss(*args):
+        return (f(*args) * weights).sum()
+
+    wrt = tuple(range(len(inputs))) if wrt is None else wrt
+    eager = cr.value_and_grad(loss, wrt)
+    for buffers in (True, False):
+        staged = cr.stage(loss, *inputs, wrt=wrt, buffers=buffers)
+        for point in (inputs, tuple(a * 0.5 + 0.25 for a in inputs)):
+            value, grads = staged(*point)
+            expected_value, expected_grads = eager(*point)
+            np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=1e-12)
+            for g, e in zip(grads, expected_grads):
+                assert np.shape(g) == np.shape(e)
+                np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    return staged
+
+
+# --- every gate ---------------------------------------------------------------------------------
+UNARY = {
+    "exp": cr.exp, "tanh": cr.tanh, "sigmoid": cr.sigmoid, "relu": cr.relu, "abs": cr.abs,
+    "neg": lambda x: -x, "translate": lambda x: x + 2.5, "translate_neg": lambda x: x - 1.5,
+    "rsub": lambda x: 2.0 - x, "scale": lambda x: 3.0 * x, "cube": lambda x: x**3,
+    "square": lambda x: x**2, "pow0": lambda x: x**0, "clip": lambda x: cr.clip(x, -1.0, 1.0),
+    "clip_lo": lambda x: cr.clip(x, lo=0.0), "clip_hi": lambda x: cr.clip(x, hi=0.5),
+    "div_const": lambda x: x / 3.0,
+}
+POSITIVE_UNARY = {
+    "log": cr.log, "sqrt": cr.sqrt, "reciprocal": lambda x: 1.0 / x,
+    "rdiv_const": lambda x: 2.0 / x, "sqrt_pow": lambda x: x**0.5,
+}
+BINARY = {
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+    "maximum": cr.maximum, "minimum": cr.minimum,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(data=st.data())
+def test_unary_gates(name, data):
+    check(UNARY[name], data.draw(arrays(data.draw(SHAPES))))
+
+
+@pytest.mark.parametrize("name", sorted(POSITIVE_UNARY))
+@given(data=st.data())
+def test_unary_gates_on_positive_inputs(name, data):
+    check(POSITIVE_UNARY[name], data.draw(arrays(data.draw(SHAPES), POSITIVE)))
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data())
+def test_binary_gates_broadcasting(name, data):
+    sx, sy = data.draw(PAIRS)
+    check(BINARY[name], data.draw(arrays(sx)), data.draw(arrays(sy)))
+
+
+@given(data=st.data())
+def test_div_and_pow_broadcasting(data):
+    sx, sy = data.draw(PAIRS)
+    x, y = data.draw(arrays(sx)), data.draw(arrays(sy, POSITIVE))
+    check(lambda a, b: a / b, x, y)
+    check(lambda a, b: b**a, x, y)
+
+
+@given(data=st.data())
+def test_where_with_a_constant_condition(data):
+    sx, sy = data.draw(PAIRS)
+    x, y = data.draw(arrays(sx)), data.draw(arrays(sy))
+    cond = np.arange(np.prod(np.broadcast_shapes(sx, sy))).reshape(np.broadcast_shapes(sx, sy)) % 2
+    check(lambda a, b: cr.where(cond.astype(bool), a, b), x, y)
+
+
+REDUCTIONS = {"sum": cr.sum, "mean": cr.mean, "max": cr.max, "min": cr.min,
+              "logsumexp": cr.logsumexp}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3), data=st.data())
+def test_reductions(name, shape, data):
+    x = data.draw(arrays(shape))
+    axis = data.draw(st.sampled_from([None, 0, -1, tuple(range(len(shape)))]))
+    keepdims = data.draw(st.booleans())
+    check(lambda t: REDUCTIONS[name](t, axis=axis, keepdims=keepdims), x)
+
+
+@settings(max_examples=6)
+@given(x=arrays((2, 3, 4)), y=arrays((2, 3, 4)))
+def test_shape_gates(x, y):
+    check(lambda t: t.reshape(-1), x)
+    check(lambda t: t.reshape(4, 6).T, x)
+    check(lambda t: cr.transpose(t, (2, 0, 1)), x)
+    check(lambda t: t[1:, ::2, 0], x)
+    check(lambda t: t[0], x)
+    check(lambda t: t[..., None, 1], x)
+    check(lambda t: t[[0, 0, 1]], x)
+    check(lambda t: t[:, [2, 0, 2]], x)
+    check(lambda t: t[x > 0], x)
+    check(lambda a, b: cr.concatenate([a, b, a], axis=1), x, y)
+    check(lambda a, b: cr.stack([a, b], axis=-1), x, y)
+    check(lambda t: cr.split(t, 2, axis=2)[1], x)
+    check(lambda t: cr.expand_dims(t, 0).squeeze(0), x)
+    check(lambda t: cr.broadcast_to(t[:, :1], (5, 2, 3, 4)), x)
+
+
+@pytest.mark.parametrize(
+    "sa,sb",
+    [((3, 4), (4, 2)), ((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 2)), ((2, 3, 4), (4, 2)),
+     ((2, 1, 3, 4), (3, 4, 2))],
+)
+@given(data=st.data())
+def test_matmul(sa, sb, data):
+    check(lambda a, b: a @ b, data.draw(arrays(sa)), data.draw(arrays(sb)))
+
+
+@pytest.mark.parametrize("fn", [cr.softmax, cr.log_softmax])
+@given(x=arrays((3, 4)), axis=st.sampled_from([0, -1]))
+def test_softmax(fn, x, axis):
+    check(lambda t: fn(t, axis=axis), x)
+
+
+@given(data=st.data())
+def test_linear_combination(data):
+    w0, w1, x0, x1, b = (data.draw(arrays((2, 3))) for _ in range(5))
+    check(lambda a, c, d, e, f: cr.linear_combination([a, c], [d, e], f), w0, w1, x0, x1, b)
+
+
+@given(x=arrays((3,)), y=arrays((2, 3)))
+def test_fan_out_accumulates(x, y):
+    check(lambda a: a * a, x)
+    check(lambda a, b: a + a * b + cr.sigmoid(a) * a - b * b, x, y)
+    check(lambda a, b: (cr.tanh(a * b) @ a)[:, None] * b + (a - b).sum(), x, y, wrt=(0, 1))
+
+
+# --- the notes' examples ------------------------------------------------------------------------
+def notes_staged(x, y):
+    sigy = cr.sigmoid(y)
+    num = x + sigy
+    sigx = cr.sigmoid(x)
+    xpy = x + y
+    xpysqr = xpy**2
+    den = sigx + xpysqr
+    invden = 1.0 / den
+    f = num * invden
+    return f
+
+
+def one_line(x, y):
+    return (x + cr.sigmoid(y)) / (cr.sigmoid(x) + (x + y) ** 2)
+
+
+def _forward_and_backward(source: str) -> tuple[list[str], list[str]]:
+    body = source.split("# forward pass\n")[1]
+    forward, backward = body.split("# backward pass")
+    stage = re.compile(r"^\s+(\w+) (\+?=) .*# \((\d+)\)")
+    return ([m.group(1) for m in map(stage.match, forward.splitlines()) if m],
+            [m.groups() for m in map(stage.match, backward.splitlines()) if m])
+
+
+@pytest.mark.parametrize("f", [notes_staged, one_line])
+def test_the_notes_staged_example_has_the_notes_stages(f):
+    staged = cr.stage(f, 3.0, -4.0, wrt=(0, 1))
+    forward, backward = _forward_and_backward(staged.source)
+    assert len(forward) == 8
+    if f is notes_staged:
+        assert forward == ["sigy", "num", "sigx", "xpy", "xpysqr", "den", "invden", "f"]
+    # backward: the forward stages in reverse, two += into dx and one into dy
+    numbers = [int(n) for _, _, n in backward]
+    assert numbers == sorted(numbers, reverse=True) and set(numbers) == set(range(1, 9))
+    assert [(v, op) for v, op, _ in backward].count(("dx", "+=")) == 2
+    assert [(v, op) for v, op, _ in backward].count(("dy", "+=")) == 1
+    assert [v for v, op, _ in backward if op == "="].count("dx") == 1
+    assert "* 1.0" not in staged.source and "1.0 *" not in staged.source  # the seed is folded
+    value, (dx, dy) = staged(3.0, -4.0)
+    expected_value, (ex, ey) = cr.value_and_grad(f, (0, 1))(3.0, -4.0)
+    assert value == pytest.approx(expected_value, rel=1e-15)
+    assert dx == pytest.approx(ex, rel=1e-14) and dy == pytest.approx(ey, rel=1e-14)
+
+
+def test_the_notes_staged_example_reads_like_the_notes():
+    source = cr.stage(notes_staged, 3.0, -4.0, wrt=(0, 1)).source
+    for line in ("dnum = invden", "dinvden = num", "dxpy = 2 * xpy * dxpysqr",
+                 "dx += (1 - sigx) * sigx * dsigx", "dy += (1 - sigy) * sigy * dsigy",
+                 "return f, (dx, dy)"):
+        assert line in source
+
+
+def test_the_notes_chain_example():
+    def f(x, y, z):
+        q = x + y
+        return q * z
+
+    staged = cr.stage(f, -2.0, 5.0, -4.0, wrt=(0, 1, 2))
+    value, grads = staged(-2.0, 5.0, -4.0)
+    assert value == -12.0
+    assert [float(g) for g in grads] == [-4.0, -4.0, 3.0]
+    assert "dq = z" in staged.source and "q = x + y" in staged.source
+
+
+def test_the_notes_sigmoid_neuron():
+    def neuron(w, x):
+        dot = w[0] * x[0] + w[1] * x[1] + w[2]
+        return cr.sigmoid(dot)
+
+    staged = cr.stage(neuron, np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]), wrt=(0, 1))
+    value, (dw, dx) = staged(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]))
+    assert round(float(value), 2) == 0.73
+    np.testing.assert_allclose(dx, [0.393, -0.590], atol=5e-4)
+    np.testing.assert_allclose(dw, [-0.197, -0.393, 0.197], atol=5e-4)
+    assert "ddot" in staged.source
+
+
+# --- what is (not) emitted ----------------------------------------------------------------------
+def test_dead_stages_are_not_emitted():
+    def f(x, y):
+        a = cr.tanh(y) * 3.0
+        return (cr.exp(x) * a).sum()
+
+    staged = cr.stage(f, np.ones(3), np.ones(3), wrt=0)
+    backward = staged.source.split("# backward pass")[1]
+    assert "dx" in backward and "dy" not in backward and "da" not in backward
+    value, dx = staged(np.ones(3), np.full(3, 2.0))
+    np.testing.assert_allclose(dx, np.e * np.tanh(2.0) * 3.0, rtol=1e-12)
+    assert cr.stage(f, np.ones(3), np.ones(3), wrt=(1,)).wrt == (1,)
+
+
+def test_a_gradient_the_output_does_not_depend_on_is_zero():
+    staged = cr.stage(lambda x, y: (x * 2.0).sum(), np.ones(2), np.ones(3), wrt=(0, 1))
+    value, (dx, dy) = staged(np.ones(2), np.ones(3))
+    assert value == 4.0 and np.array_equal(dx, [2.0, 2.0]) and np.array_equal(dy, np.zeros(3))
+
+
+def test_returned_gradients_never_alias_inputs_or_each_other():
+    staged = cr.stage(lambda x, y: x * y, 2.0, 5.0, wrt=(0, 1), buffers=False)
+    x, y = np.array(2.0), np.array(5.0)
+    _, (dx, dy) = staged(x, y)
+    assert dx is not y and dy is not x and float(dx) == 5.0
+    staged = cr.stage(lambda x, y: (x + y).sum(), np.ones(2), np.ones(2), wrt=(0, 1))
+    _, (dx, dy) = staged(np.ones(2), np.ones(2))
+    assert not np.shares_memory(dx, dy)
+
+
+def test_arrays_are_written_into_buffers_with_out():
+    staged = cr.stage(lambda x, w: cr.sigmoid(x @ w).sum(), np.ones((4, 3)), np.ones((3, 2)),
+                      wrt=1)
+    assert "np.matmul(x, w, " in staged.source and "= np.empty((4, 2))" in staged.source
+    first = staged(np.ones((4, 3)), np.ones((3, 2)))[1]
+    second = staged(np.ones((4, 3)), np.zeros((3, 2)))[1]
+    assert first is second  # the staged function's own buffer, overwritten by each call
+
+
+def test_the_namespace_holds_numpy_and_the_trace_constants_only():
+    mask = np.array([True, False, True])
+    staged = cr.stage(lambda x: cr.where(mask, x, 0.0).sum(), np.ones(3))
+    names = staged._fn.__globals__
+    assert names["__builtins__"] == {}
+    assert names["np"] is np
+    assert {type(v) for k, v in names.items() if k not in ("np", "__builtins__")} <= {
+        np.ndarray, type(staged._fn)}
+
+
+def test_integer_inputs_are_passed_through_as_indices():
+    def pick(scores, labels):
+        return scores[np.arange(3), labels].sum()
+
+    scores = np.arange(12.0).reshape(3, 4)
+    staged = cr.stage(pick, scores, np.array([0, 1, 2]))
+    value, grad = staged(scores, np.array([3, 3, 0]))
+    assert value == 3 + 7 + 8
+    assert grad[0, 3] == grad[1, 3] == grad[2, 0] == 1 and grad.sum() == 3
+
+
+def test_user_tensor_names_are_used():
+    x = cr.tensor(1.5, name="alpha")
+    staged = cr.stage(lambda t: cr.exp(t) * 2.0, x)
+    assert "def f_staged(alpha):" in staged.source and "dalpha" in staged.source
+
+
+def test_a_long_chain_stages_iteratively():
+    def chain(x):
+        for _ in range(3000):
+            x = x * 1.0001
+        return x
+
+    value, grad = cr.stage(chain, 1.0)(1.0)
+    assert value == pytest.approx(1.0001**3000) and grad == pytest.approx(1.0001**3000)
+
+
+# --- errors -------------------------------------------------------------------------------------
+class Cube(Gate):
+    """x**3 without staged code."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return (3 * x * x * grad,)
+
+
+def test_a_gate_without_code_is_refused_by_name():
+    with pytest.raises(StageError, match="gate 'cube'.*no staged code"):
+        cr.stage(lambda x: Cube.apply(x).sum(), np.ones(2))
+
+
+def test_inputs_unlike_the_trace_are_refused():
+    staged = cr.stage(lambda x, y: (x * y).sum(), np.ones(3), np.ones(3), wrt=(0, 1))
+    with pytest.raises(StageError, match="'y' has shape \\(4,\\) but f was traced with shape"):
+        staged(np.ones(3), np.ones(4))
+    with pytest.raises(StageError, match="'x' has dtype float32"):
+        staged(np.ones(3, np.float32), np.ones(3))
+    with pytest.raises(StageError, match="takes 2 input"):
+        staged(np.ones(3))
+    value, _ = staged([1, 2, 3], cr.tensor([1.0, 1.0, 1.0]))  # lists, ints and Tensors convert
+    assert value == 6.0
+
+
+@pytest.mark.parametrize(
+    "f,what",
+    [(lambda x: x * 2 if x > 0 else -x, "comparison '>'"),
+     (lambda x: x * 2 if bool(x) else -x, "bool()"),
+     (lambda x: x * float(x), "item()"),
+     (lambda x: (x * 2).sum() if (x.sum() >= 1) else x.sum(), "comparison '>='")],
+)
+def test_data_dependent_control_flow_is_refused_while_tracing(f, what):
+    with pytest.raises(cr.GateError, match=re.escape(what) + ".*data-dependent control flow"):
+        cr.stage(f, np.array(2.0))
+    assert not cr.Tensor._staging
+    assert float(f(cr.tensor(2.0))) == 4.0  # outside stage the eager engine follows the branch
+
+
+def test_bad_functions_and_arguments_are_refused():
+    with pytest.raises(StageError, match="must return a Tensor"):
+        cr.stage(lambda x: 3.0, 1.0)
+    with pytest.raises(StageError, match="single number"):
+        cr.stage(lambda x: x * 2, np.ones(3))
+    with pytest.raises(StageError, match="out of range"):
+        cr.stage(lambda x: x, 1.0, wrt=1)
+    with pytest.raises(StageError, match="repeated"):
+        cr.stage(lambda x, y: x * y, 1.0, 2.0, wrt=(0, 0))
+    with pytest.raises(StageError, match="only floating inputs have gradients"):
+        cr.stage(lambda x, i: x[i].sum(), np.ones(3), np.array([0]), wrt=1)
+    w = cr.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(StageError, match="requires grad but is not one of its inputs"):
+        cr.stage(lambda x: (x * w).sum(), np.ones(2))
