@@ -109,7 +109,6 @@ class Node:
         "_retain",
         "_options",
         "_stamp",
-        "_pending",
         "__dict__",
         "__weakref__",
     )
@@ -300,57 +299,51 @@ def _sweep(
     given, is called as ``observe(node, upstream, input_grads)`` for each gate the sweep visits,
     and ``observe(node, upstream, None)`` for each leaf: readers of the circuit use it.
     """
-    grads: dict[Node, Any] = {}  # leaves' gradients, in the order they are first reached
+    grads: dict[Node, Any] = {root: seed}
     found: dict[Node, Any] = {}
+    leaves: list[Node] = []
     heap: list[tuple[int, Node]] = []
     if root._gate is None:
-        grads[root] = seed
+        leaves.append(root)
     else:
-        root._pending = seed
         heap.append((root._stamp, root))
-    get, push = grads.get, heappush
-    try:
-        while heap:
-            node = heappop(heap)[1]
-            g = node._pending
-            node._pending = None
-            if stop_at is not None:
-                if node in stop_at:
-                    found[node] = g
-            elif node._retain:
-                node._accumulate(g)
-            if create_graph:
-                in_grads = node._gate.backward(_GraphContext(node), g)
+    pop, get, push, add_leaf = grads.pop, grads.get, heappush, leaves.append
+    while heap:
+        node = heappop(heap)[1]
+        g = pop(node)
+        if stop_at is not None:
+            if node in stop_at:
+                found[node] = g
+        elif node._retain:
+            node._accumulate(g)
+        if create_graph:
+            in_grads = node._gate.backward(_GraphContext(node), g)
+        else:
+            if node._saved is RELEASED:
+                raise RuntimeError(_released_message(node))
+            in_grads = node._gate.backward(node, g)
+        inputs = node._inputs
+        if type(in_grads) is not tuple or len(in_grads) != len(inputs):
+            in_grads = _check_arity(node, in_grads)
+        if observe is not None:
+            observe(node, g, in_grads)
+        for inp, gi in zip(inputs, in_grads):
+            if gi is None or not inp.requires_grad:
+                continue
+            prev = get(inp)
+            if prev is not None:
+                grads[inp] = prev + gi
             else:
-                if node._saved is RELEASED:
-                    raise RuntimeError(_released_message(node))
-                in_grads = node._gate.backward(node, g)
-            inputs = node._inputs
-            if type(in_grads) is not tuple or len(in_grads) != len(inputs):
-                in_grads = _check_arity(node, in_grads)
-            if observe is not None:
-                observe(node, g, in_grads)
-            for inp, gi in zip(inputs, in_grads):
-                if gi is None or not inp.requires_grad:
-                    continue
+                grads[inp] = gi
                 if inp._gate is None:
-                    prev = get(inp)
-                    grads[inp] = gi if prev is None else prev + gi
+                    add_leaf(inp)
                 else:
-                    prev = inp._pending
-                    if prev is None:
-                        inp._pending = gi
-                        push(heap, (inp._stamp, inp))
-                    else:
-                        inp._pending = prev + gi
-            if not retain_graph:
-                node._saved = RELEASED
-    except BaseException:
-        for _, node in heap:  # leave no half-summed gradient behind on the circuit
-            node._pending = None
-        raise
+                    push(heap, (inp._stamp, inp))
+        if not retain_graph:
+            node._saved = RELEASED
     in_grads = gi = None  # the last gate's gradients: a leaf may adopt its own if unshared
-    for leaf, g in grads.items():
+    for leaf in leaves:
+        g = pop(leaf)
         if stop_at is not None:
             if leaf in stop_at:
                 found[leaf] = g

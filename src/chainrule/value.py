@@ -78,7 +78,8 @@ class Value(Node):
     def _accumulate(self, grad: Any) -> None:
         if type(grad) is not float and not isinstance(grad, Value):
             grad = float(grad)  # a gate may hand back a NumPy scalar; .grad stays a float
-        self.grad = grad if self.grad is None else self.grad + grad
+        old = self.grad
+        self.grad = grad if old is None else old + grad
 
     def _zero_grad_value(self) -> float:
         return 0.0
@@ -95,14 +96,15 @@ class Value(Node):
         return record_nodes(gate, Value, (self, other), recording, _NO_OPTIONS)
 
     # --- arithmetic ----------------------------------------------------------------------------
+    # __add__, __mul__ and relu are the scalar engine's hottest paths: they record directly
     def __add__(self, other: Any) -> Value:
         if isinstance(other, Value):
-            return self._binary(ar.Add, other)
+            recording = (self.requires_grad or other.requires_grad) and _GradMode.enabled
+            return record_nodes(ar.Add, Value, (self, other), recording, _NO_OPTIONS)
         c = _number(other)
         return NotImplemented if c is None else self._unary(ar.Translate, {"c": c})
 
-    def __radd__(self, other: Any) -> Value:
-        return self.__add__(other)
+    __radd__ = __add__
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -116,12 +118,12 @@ class Value(Node):
 
     def __mul__(self, other: Any) -> Value:
         if isinstance(other, Value):
-            return self._binary(ar.Mul, other)
+            recording = (self.requires_grad or other.requires_grad) and _GradMode.enabled
+            return record_nodes(ar.Mul, Value, (self, other), recording, _NO_OPTIONS)
         c = _number(other)
         return NotImplemented if c is None else self._unary(ar.Scale, {"c": c})
 
-    def __rmul__(self, other: Any) -> Value:
-        return self.__mul__(other)
+    __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -179,7 +181,8 @@ class Value(Node):
 
     def relu(self) -> Value:
         """max(0, self) (one gate)."""
-        return self._unary(el.Relu)
+        return record_nodes(el.Relu, Value, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def abs(self) -> Value:
         """|self| (one gate)."""

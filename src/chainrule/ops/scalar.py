@@ -29,6 +29,7 @@ class LinearCombination(Gate):
     of micrograd's neuron. Slots of equal-shape arrays work elementwise.
     """
 
+    elementwise = True
     @staticmethod
     def forward_code(site):
         args = site.args
@@ -66,7 +67,10 @@ def linear_combination(weights: Iterable[Any], inputs: Iterable[Any], bias: Any 
     are the same as for the expression built from ``*`` and ``+``; a Value used in several slots
     (``linear_combination(p, p)`` for a sum of squares) gets their sum, as at any fork.
     """
-    weights, inputs = tuple(weights), tuple(inputs)
+    if not isinstance(weights, (list, tuple)):
+        weights = tuple(weights)
+    if not isinstance(inputs, (list, tuple)):
+        inputs = tuple(inputs)
     if len(weights) != len(inputs):
         raise GateError(
             f"gate 'linear_combination': {len(weights)} weight(s) but {len(inputs)} input(s); "
