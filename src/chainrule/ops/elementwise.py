@@ -159,6 +159,8 @@ class Relu(Gate):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if type(x) is float:  # the scalar front end's hot path
+            return (grad if x > 0 else grad * 0.0,)
         x = raw(x)
         return (grad * as_mask(x > 0, x),)
 
