@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .engine import GateError, Node, _GradMode
-from .gate import record
+from .gate import record_nodes
 from .ops import arithmetic as ar
 
 _NO_OPTIONS: dict = {}
@@ -20,6 +20,9 @@ _UNSHARED = 3
 
 
 def _is_number(value: Any) -> bool:
+    kind = type(value)
+    if kind is float or kind is int:
+        return True
     return isinstance(value, (int, float, np.number)) and not isinstance(value, np.complexfloating)
 
 
@@ -154,68 +157,73 @@ class Tensor(Node):
         return array if dtype is None else array.astype(dtype)
 
     # --- arithmetic ----------------------------------------------------------------------------
+    # The operators are the hot path of the array front end: they make the node directly
+    # (record_nodes) when the operands already agree in shape, and leave broadcasting, constants
+    # and odd operands to ops.apply_elementwise.
+    def _unary(self, gate: Any, options: dict = _NO_OPTIONS) -> Tensor:
+        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            options)
+
     def _scalar(self, gate: Any, c: Any) -> Tensor:
         if type(c) is not float and type(c) is not int:
             c = c.item() if isinstance(c, np.generic) else c  # weak, as Python numbers: f32 stays
-        recording = self.requires_grad and _GradMode.enabled
-        return record(gate, Tensor, (self,), recording, {"c": c})
+        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            {"c": c})
 
     def __add__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.Translate, other)
-        return ops.apply_elementwise(ar.Add, self, _operand(other))
+        return _binary(ar.Add, self, _operand(other))
 
     def __radd__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.Translate, other)
-        return ops.apply_elementwise(ar.Add, _operand(other), self)
+        return _binary(ar.Add, _operand(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.Translate, -other)
-        return ops.apply_elementwise(ar.Sub, self, _operand(other))
+        return _binary(ar.Sub, self, _operand(other))
 
     def __rsub__(self, other: Any) -> Tensor:
         if _is_number(other):
             return (-self)._scalar(ar.Translate, other)
-        return ops.apply_elementwise(ar.Sub, _operand(other), self)
+        return _binary(ar.Sub, _operand(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.Scale, other)
-        return ops.apply_elementwise(ar.Mul, self, _operand(other))
+        return _binary(ar.Mul, self, _operand(other))
 
     def __rmul__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.Scale, other)
-        return ops.apply_elementwise(ar.Mul, _operand(other), self)
+        return _binary(ar.Mul, _operand(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.apply_elementwise(ar.Div, self, _operand(other))
+        return _binary(ar.Div, self, _operand(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
         if _is_number(other) and other == 1:
-            return record(ar.Reciprocal, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                          _NO_OPTIONS)
-        return ops.apply_elementwise(ar.Div, _operand(other), self)
+            return self._unary(ar.Reciprocal)
+        return _binary(ar.Div, _operand(other), self)
 
     def __pow__(self, other: Any) -> Tensor:
         if _is_number(other):
             return self._scalar(ar.PowConst, other)
-        return ops.apply_elementwise(ar.Pow, self, _operand(other))
+        return _binary(ar.Pow, self, _operand(other))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.apply_elementwise(ar.Pow, _operand(other), self)
+        return _binary(ar.Pow, _operand(other), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self, _operand(other))
+        return _matmul(self, _operand(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.matmul(_operand(other), self)
+        return _matmul(_operand(other), self)
 
     def __neg__(self) -> Tensor:
-        return record(ar.Neg, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                      _NO_OPTIONS)
+        return self._unary(ar.Neg)
 
     def __pos__(self) -> Tensor:
         return self
@@ -346,25 +354,32 @@ class Tensor(Node):
 
     # --- elementwise ---------------------------------------------------------------------------
     def exp(self) -> Tensor:
-        return ops.exp(self)
+        return record_nodes(ops.Exp, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def log(self) -> Tensor:
-        return ops.log(self)
+        return record_nodes(ops.Log, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def sqrt(self) -> Tensor:
-        return ops.sqrt(self)
+        return record_nodes(ops.Sqrt, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def tanh(self) -> Tensor:
-        return ops.tanh(self)
+        return record_nodes(ops.Tanh, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def sigmoid(self) -> Tensor:
-        return ops.sigmoid(self)
+        return record_nodes(ops.Sigmoid, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def relu(self) -> Tensor:
-        return ops.relu(self)
+        return record_nodes(ops.Relu, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def abs(self) -> Tensor:
-        return ops.absolute(self)
+        return record_nodes(ops.Abs, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
 
     def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
         return ops.clip(self, lo, hi)
@@ -393,6 +408,37 @@ def _refuse_while_staging(t: Tensor, what: str) -> None:
             "which staged code cannot follow (it would be fixed at trace time); write it with "
             "cr.where, cr.maximum, cr.relu or cr.clip, or use the eager engine"
         )
+
+
+def _binary(gate: Any, a: Any, b: Any) -> Tensor:
+    """A binary elementwise gate over a tensor and a tensor or constant array of the same shape,
+    recorded directly; anything else (broadcasting, numbers) goes through apply_elementwise."""
+    a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
+    ad = a.data if a_tensor else a
+    bd = b.data if b_tensor else b
+    if type(ad) is np.ndarray and type(bd) is np.ndarray and ad.shape == bd.shape:
+        if not a_tensor:
+            a = Tensor._constant(a)
+        elif not b_tensor:
+            b = Tensor._constant(b)
+        recording = (a.requires_grad or b.requires_grad) and _GradMode.enabled
+        return record_nodes(gate, Tensor, (a, b), recording, _NO_OPTIONS)
+    return ops.apply_elementwise(gate, a, b)
+
+
+def _matmul(a: Any, b: Any) -> Tensor:
+    """``a @ b`` recorded directly when both are arrays of at least one dimension."""
+    a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
+    ad = a.data if a_tensor else a
+    bd = b.data if b_tensor else b
+    if type(ad) is np.ndarray and type(bd) is np.ndarray and ad.ndim and bd.ndim:
+        if not a_tensor:
+            a = Tensor._constant(a)
+        elif not b_tensor:
+            b = Tensor._constant(b)
+        recording = (a.requires_grad or b.requires_grad) and _GradMode.enabled
+        return record_nodes(ops.MatMul, Tensor, (a, b), recording, _NO_OPTIONS)
+    return ops.matmul(a, b)
 
 
 def _operand(other: Any) -> Any:

@@ -68,31 +68,33 @@ class Affine(Gate):
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        gx = grad @ w if need[0] else None
+        inputs = ctx._inputs
+        gx = grad @ w if inputs[0].requires_grad else None
         g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
         gw = None
-        if need[1]:
+        if inputs[1].requires_grad:
             x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
             gw = g2.T @ x2
-        if len(need) == 2:
+        if len(inputs) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+        return gx, gw, (g2.sum(axis=0) if inputs[2].requires_grad else None)
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, with ``weight`` of shape (out_features, in_features) as in PyTorch."""
-    xs, ws = np.shape(_data(x)), np.shape(_data(weight))
-    if len(ws) != 2 or len(xs) < 1 or xs[-1] != ws[1]:
+    xs = x.data.shape if isinstance(x, Node) else np.shape(x)
+    ws = weight.data.shape if isinstance(weight, Node) else np.shape(weight)
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
         raise GateError(
             f"linear: input of shape {xs} does not fit weight of shape {ws} (the input's last "
             f"dimension must equal in_features = {ws[1] if len(ws) == 2 else '?'})"
         )
     if bias is None:
         return Affine.apply(x, weight)
-    if np.shape(_data(bias)) != (ws[0],):
+    bs = bias.data.shape if isinstance(bias, Node) else np.shape(bias)
+    if bs != (ws[0],):
         raise GateError(
-            f"linear: bias of shape {np.shape(_data(bias))} does not fit weight of shape {ws} "
+            f"linear: bias of shape {bs} does not fit weight of shape {ws} "
             f"(expected ({ws[0]},))"
         )
     return Affine.apply(x, weight, bias)
@@ -148,12 +150,12 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
-    shape = np.shape(_data(scores))
+    shape = scores.data.shape if isinstance(scores, Node) else np.shape(scores)
     if len(shape) != 2 or 0 in shape:
         raise GateError(
             f"{name}: scores must be 2-D (samples, classes) and non-empty, got shape {shape}"
         )
-    y = _data(labels)
+    y = labels if type(labels) is np.ndarray else _data(labels)
     if y.dtype.kind not in "iu":
         raise GateError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
     if y.shape != (shape[0],):
@@ -200,6 +202,9 @@ class SoftmaxCrossEntropy(Gate):
         else:
             d = probs.copy()
             d[np.arange(n), labels] -= 1
+            if reduction != "none":
+                d *= grad / n if reduction == "mean" else grad
+                return (d,)
         if reduction == "mean":
             return (d * (grad / n),)
         if reduction == "sum":

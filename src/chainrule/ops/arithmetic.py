@@ -49,7 +49,7 @@ class Sub(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, -grad
+        return grad, (-grad if ctx._inputs[1].requires_grad else None)
 
 
 class Mul(Gate):
@@ -69,7 +69,8 @@ class Mul(Gate):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        return grad * y, grad * x
+        in_x, in_y = ctx._inputs
+        return (grad * y if in_x.requires_grad else None, grad * x if in_y.requires_grad else None)
 
 
 class Div(Gate):
@@ -94,7 +95,7 @@ class Div(Gate):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         gx = grad / y
-        return gx, -gx * x / y
+        return gx, (-gx * x / y if ctx._inputs[1].requires_grad else None)
 
 
 class Neg(Gate):
@@ -219,6 +220,8 @@ class PowConst(Gate):
 
 
 class Pow(Gate):
+        if c == 2:
+            return (grad * (x * 2),)  # x ** 1 would be a needless copy
     """x ** y with both operands variables: local gradients y*x**(y-1) and x**y * log(x).
 
     As in PyTorch, the base's gradient is 0 where y == 0 and the exponent's gradient is 0 where

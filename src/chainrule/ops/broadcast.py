@@ -27,22 +27,34 @@ class BroadcastTo(Gate):
 
     @staticmethod
     def forward(ctx, x, *, shape):
-        try:
-            return np.broadcast_to(x, shape)
-        except ValueError:
-            raise GateError(
-                f"gate 'broadcast_to': cannot broadcast shape {np.shape(x)} to {tuple(shape)}"
-            ) from None
+        return expand(x, shape)
 
     @staticmethod
     def backward(ctx, grad):
         return (sum_to_shape(grad, np.shape(ctx._inputs[0].data)),)
 
 
+def expand(x: Any, shape: tuple) -> np.ndarray:
+    """``np.broadcast_to(x, shape)``, a read-only view; one element (a full reduction's gradient)
+    takes a quick path, as np.broadcast_to costs microseconds of Python."""
+    if type(x) is np.ndarray and x.size == 1 and x.dtype.kind in "fiub":
+        view = np.ndarray(shape, dtype=x.dtype, buffer=x.reshape(()), strides=(0,) * len(shape))
+        view.flags.writeable = False
+        return view
+    try:
+        return np.broadcast_to(x, shape)
+    except ValueError:
+        raise GateError(
+            f"gate 'broadcast_to': cannot broadcast shape {np.shape(x)} to {tuple(shape)}"
+        ) from None
+
+
 def broadcast_to(x: Any, shape: Any) -> Any:
     """``x`` stretched to ``shape`` (NumPy's broadcast_to, differentiable)."""
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if np.shape(raw_data(x)) == shape:
+    if not isinstance(x, Node):
+        return x if np.shape(x) == shape else expand(np.asarray(x), shape)
+    if x.data.shape == shape:
         return x
     return BroadcastTo.apply(x, shape=shape)
 

@@ -135,6 +135,12 @@ class Sigmoid(Gate):
                 out = 1 / (1 + np.exp(-x))
         ctx.save_for_backward(out)
         return out
+        elif type(x) is np.ndarray and x.ndim and x.dtype.kind == "f":
+            out = np.negative(x)  # 1 / (1 + e**-x) in one buffer: the same bits, one allocation
+            with np.errstate(over="ignore"):
+                np.exp(out, out=out)
+            out += 1
+            np.divide(1, out, out=out)
 
     @staticmethod
     def backward(ctx, grad):

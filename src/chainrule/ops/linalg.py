@@ -56,7 +56,10 @@ class MatMul(Gate):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
+        in_a, in_b = ctx._inputs
+        need_a, need_b = in_a.requires_grad, in_b.requires_grad
+        if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 == b.ndim:
+            return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)
         a_nd, b_nd = np.ndim(raw(a)), np.ndim(raw(b))
         if a_nd == 2 and b_nd == 2:
             return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)
