@@ -318,6 +318,7 @@ class _Writer:
         self._input_data = input_data
         self._scratch: dict[tuple, list[str]] = {}
         self.lines: list[tuple[str, str]] = []
+        self.folded: set[int] = set()  # gradients known to be one number everywhere
 
     # constants
     def lit(self, value: Any) -> str:
@@ -717,7 +718,12 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
             node = var.node
             writer.emit(f"# backprop {readable[var.stage]}")
             args = tuple(variables[id(i)].name for i in node.inputs)
-            site = Site(writer, node, args, var.name, grads[id(node)])
+            g = grads[id(node)]
+            if id(node) in writer.folded and not getattr(node._gate, "elementwise", False):
+                g = writer.names.claim(f"d{var.name}")  # only elementwise rules take a number
+                writer.emit(f"{g} = np.broadcast_to({grads[id(node)]}, {np.shape(node.data)!r})")
+                _comment(writer, var.stage)
+            site = Site(writer, node, args, var.name, g)
             codes = _code(node._gate, "backward_code", site)
             for inp, code in zip(node.inputs, codes):
                 target = variables[id(inp)]
@@ -774,6 +780,18 @@ def _comment(writer: _Writer, stage_number: int, text: str = "") -> None:
     writer._pending = ""
 
 
+def _fill(tree: ast.AST) -> ast.AST | None:
+    """The number a gradient expression fills its whole shape with, if it is one."""
+    if _number(tree) is not None:
+        return tree
+    name = _np_call(tree)
+    if name == "broadcast_to" and len(tree.args) == 2 and _number(tree.args[0]) is not None:
+        return tree.args[0]
+    if name == "full" and len(tree.args) >= 2 and _number(tree.args[1]) is not None:
+        return tree.args[1]
+    return None
+
+
 def _contribute(writer: _Writer, grads: dict, totals: dict, wrt_ids: set, target: _Var,
                 expr: str, helpers: tuple, stage_number: int) -> None:
     """Emit one gradient contribution into ``target``'s gradient: ``d = ...`` the first time,
@@ -782,6 +800,13 @@ def _contribute(writer: _Writer, grads: dict, totals: dict, wrt_ids: set, target
     key = id(node)
     shape, dtype = np.shape(node.data), np.asarray(node.data).dtype
     tree = _simplify(expr)
+    fill = _fill(tree)
+    if (fill is not None and key not in grads and totals.get(key, 0) == 1
+            and key not in wrt_ids and target.stage):
+        grads[key] = ast.unparse(fill)  # the same number everywhere: fold it into the rules
+        writer.folded.add(key)
+        writer.emit(f"# the gradient on {target.name} is {grads[key]} everywhere: folded below")
+        return
     if _number(tree) is not None:  # a constant (a folded seed): give it the variable's shape
         suffix = "" if dtype == np.float64 else f", {writer.lit(dtype)}"
         tree = _simplify(f"np.full({shape!r}, {ast.unparse(tree)}{suffix})")

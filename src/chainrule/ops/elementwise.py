@@ -34,6 +34,7 @@ def _scalar_domain(gate: str, fn, x: float, ok: bool, need: str) -> float:
 class Exp(Gate):
     """e**x: its local gradient is its own output."""
 
+    elementwise = True
     forward_code = "np.exp({0})"
     backward_code = ("{out} * {g}",)
     stage_name = "exp{0}"
@@ -53,6 +54,7 @@ class Exp(Gate):
 class Log(Gate):
     """Natural log: local gradient 1/x."""
 
+    elementwise = True
     forward_code = "np.log({0})"
     backward_code = ("{g} / {0}",)
     stage_name = "log{0}"
@@ -73,6 +75,7 @@ class Log(Gate):
 class Sqrt(Gate):
     """Square root: local gradient 1 / (2 sqrt(x))."""
 
+    elementwise = True
     forward_code = "np.sqrt({0})"
     backward_code = ("{g} / ({out} * 2)",)
     stage_name = "sqrt{0}"
@@ -97,6 +100,7 @@ class Sqrt(Gate):
 class Tanh(Gate):
     """Hyperbolic tangent: local gradient 1 - tanh(x)²."""
 
+    elementwise = True
     forward_code = "np.tanh({0})"
     backward_code = ("(1 - {out} * {out}) * {g}",)
     stage_name = "tanh{0}"
@@ -116,6 +120,7 @@ class Tanh(Gate):
 class Sigmoid(Gate):
     """The logistic function as one gate: local gradient (1 - s) * s, from its output s alone."""
 
+    elementwise = True
     forward_code = "1 / (1 + np.exp(-{0}))"
     backward_code = ("(1 - {out}) * {out} * {g}",)
     stage_name = "sig{0}"
@@ -151,6 +156,7 @@ class Sigmoid(Gate):
 class Relu(Gate):
     """max(0, x): passes the gradient where x > 0 (and not at 0)."""
 
+    elementwise = True
     forward_code = "np.maximum({0}, 0)"
     backward_code = ("({0} > 0) * {g}",)
     stage_name = "relu{0}"
@@ -174,6 +180,7 @@ class Relu(Gate):
 class Abs(Gate):
     """|x|: local gradient sign(x) (0 at 0)."""
 
+    elementwise = True
     forward_code = "np.abs({0})"
     backward_code = ("np.sign({0}) * {g}",)
     stage_name = "abs{0}"
@@ -196,6 +203,7 @@ class Abs(Gate):
 class Clip(Gate):
     """x limited to [lo, hi] (either may be None): gradient passes where lo <= x <= hi."""
 
+    elementwise = True
     forward_code = "np.clip({0}, {lo}, {hi})"
 
     @staticmethod
@@ -236,6 +244,7 @@ def _router_share(first_wins: Any, tie: Any, like: Any) -> Any:
 class Maximum(Gate):
     """The max gate: routes the whole gradient to the larger input (split equally on a tie)."""
 
+    elementwise = True
     forward_code = "np.maximum({0}, {1})"
     backward_code = (
         "(({0} > {1}) + ({0} == {1}) * 0.5) * {g}",
@@ -262,6 +271,7 @@ class Maximum(Gate):
 class Minimum(Gate):
     """The min gate: routes the whole gradient to the smaller input (split equally on a tie)."""
 
+    elementwise = True
     forward_code = "np.minimum({0}, {1})"
     backward_code = (
         "(({0} < {1}) + ({0} == {1}) * 0.5) * {g}",
@@ -288,6 +298,7 @@ class Minimum(Gate):
 class Where(Gate):
     """where(cond, x, y): routes the gradient to x where cond holds, to y elsewhere."""
 
+    elementwise = True
     forward_code = "np.where({cond}, {0}, {1})"
     backward_code = ("np.where({cond}, {g}, 0.0)", "np.where({cond}, 0.0, {g})")
 
