@@ -17,6 +17,7 @@ from ._util import as_mask, raw
 class Add(Gate):
     """x + y: both local gradients are 1, so the gate hands its upstream gradient to each input."""
 
+    elementwise = True  # staged code may pass it a constant upstream gradient
     # staged code (see chainrule.stage): the forward expression and each input's gradient
     forward_code = "{0} + {1}"
     backward_code = ("{g}", "{g}")
@@ -37,6 +38,7 @@ class Add(Gate):
 class Sub(Gate):
     """x - y: local gradients 1 and -1."""
 
+    elementwise = True
     forward_code = "{0} - {1}"
     backward_code = ("{g}", "-{g}")
     stage_name = "{0}m{1}"
@@ -55,6 +57,7 @@ class Sub(Gate):
 class Mul(Gate):
     """x * y: local gradients (y, x), each input gets the other one times upstream."""
 
+    elementwise = True
     forward_code = "{0} * {1}"
     backward_code = ("{1} * {g}", "{0} * {g}")
 
@@ -101,6 +104,7 @@ class Div(Gate):
 class Neg(Gate):
     """-x, the notes' ``*-1`` gate: local gradient -1."""
 
+    elementwise = True
     forward_code = "-{0}"
     backward_code = ("-{g}",)
     stage_name = "neg{0}"
@@ -119,6 +123,7 @@ class Neg(Gate):
 class Translate(Gate):
     """x + c for a constant c (the notes' ``+1`` gate): local gradient 1."""
 
+    elementwise = True
     forward_code = "{0} + {c}"
     backward_code = ("{g}",)
 
@@ -136,6 +141,7 @@ class Translate(Gate):
 class Scale(Gate):
     """c * x for a constant c (the notes' ``*a`` gate): local gradient c."""
 
+    elementwise = True
     forward_code = "{c} * {0}"
     backward_code = ("{c} * {g}",)
 
@@ -153,6 +159,7 @@ class Scale(Gate):
 class Reciprocal(Gate):
     """1 / x (the notes' ``1/x`` gate): local gradient -1/x²."""
 
+    elementwise = True
     forward_code = "1.0 / {0}"
     backward_code = ("-({out} * {out}) * {g}",)
     stage_name = "inv{0}"
@@ -178,6 +185,7 @@ class PowConst(Gate):
     """x ** c for a constant exponent c: local gradient c * x**(c-1) (0 when c == 0, as in
     PyTorch, even at x == 0)."""
 
+    elementwise = True
     forward_code = "{0} ** {c}"
 
     @staticmethod
@@ -212,6 +220,8 @@ class PowConst(Gate):
         c = ctx._options["c"]
         if c == 0:
             return (grad * 0.0,)
+        if c == 2:
+            return (grad * (x * 2),)  # x ** 1 would be a needless copy
         try:
             return (grad * c * x ** (c - 1),)
         except ZeroDivisionError:
@@ -220,14 +230,13 @@ class PowConst(Gate):
 
 
 class Pow(Gate):
-        if c == 2:
-            return (grad * (x * 2),)  # x ** 1 would be a needless copy
     """x ** y with both operands variables: local gradients y*x**(y-1) and x**y * log(x).
 
     As in PyTorch, the base's gradient is 0 where y == 0 and the exponent's gradient is 0 where
     x == 0 and y >= 0 (instead of the nan of 0 * inf).
     """
 
+    elementwise = True
     forward_code = "np.power({0}, {1})"
     backward_code = (
         "np.where({1} == 0, 0.0, {1} * {0} ** ({1} - 1) * {g})",
