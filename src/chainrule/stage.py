@@ -719,8 +719,9 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
             writer.emit(f"# backprop {readable[var.stage]}")
             args = tuple(variables[id(i)].name for i in node.inputs)
             g = grads[id(node)]
-            if id(node) in writer.folded and not getattr(node._gate, "elementwise", False):
-                g = writer.names.claim(f"d{var.name}")  # only elementwise rules take a number
+            if (id(node) in writer.folded and np.ndim(node.data) > 0
+                    and not getattr(node._gate, "elementwise", False)):
+                g = writer.names.claim(f"d{var.name}")  # a number, where a rule needs an array
                 writer.emit(f"{g} = np.broadcast_to({grads[id(node)]}, {np.shape(node.data)!r})")
                 _comment(writer, var.stage)
             site = Site(writer, node, args, var.name, g)
