@@ -39,7 +39,7 @@ def initial_parameters(classes: int) -> list[np.ndarray]:
 def train_staged(x, labels, params, steps):
     staged = cr.stage(loss, x, labels, *params, wrt=(2, 3, 4, 5))
     history = []
-    for step in range(steps):
+    for _ in range(steps):
         value, grads = staged(x, labels, *params)
         for p, g in zip(params, grads):
             p -= LEARNING_RATE * g  # the gradients are the staged code's buffers: use them now
@@ -50,7 +50,7 @@ def train_staged(x, labels, params, steps):
 def train_eager(x, labels, params, steps):
     tensors = [cr.tensor(p, requires_grad=True) for p in params]
     history = []
-    for step in range(steps):
+    for _ in range(steps):
         out = loss(x, labels, *tensors)
         out.backward()
         for t in tensors:
