@@ -69,6 +69,17 @@ def test_grad_keeps_float32():
     assert g.dtype == np.float32
 
 
+def test_second_derivatives_keep_float32():
+    def f(t):
+        return ((t / 2) ** 3 + t.exp() * 3).sum()
+
+    second = cr.grad(lambda t: cr.grad(f)(t).sum())(np.ones(2, dtype=np.float32))
+    assert second.dtype == np.float32
+    np.testing.assert_allclose(second, 0.75 + 3 * np.e, rtol=1e-6)
+    h = cr.hessian(f)(np.ones(2, dtype=np.float32))
+    assert h.dtype == np.float32
+
+
 def test_value_and_grad(xy):
     x, y = xy
     value, g = cr.value_and_grad(f_cr, argnums=(0, 1))(x, y)

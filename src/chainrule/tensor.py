@@ -85,13 +85,13 @@ class Tensor(Node):
             if isinstance(grad, Tensor):
                 return grad
         seed = np.asarray(grad)
-        if seed.shape != self.shape:
+        if seed.shape != self.data.shape:
             raise GateError(
                 f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}"
             )
         if seed.dtype.kind not in "fiu":
             raise GateError(f"backward(): grad must be a real array, got dtype {seed.dtype}")
-        if not np.all(np.isfinite(seed)):
+        if not np.isfinite(seed).all():
             raise GateError("backward(): the seed gradient contains inf or nan")
         return seed.astype(self.data.dtype, copy=False)
 
@@ -120,7 +120,7 @@ class Tensor(Node):
     # --- array facts ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return np.shape(self.data)
+        return np.shape(self.data)  # a constant's data may be a Python number
 
     @property
     def ndim(self) -> int:
