@@ -183,7 +183,7 @@ class SoftmaxCrossEntropy(Gate):
         total = e.sum(axis=1, keepdims=True)
         rows = np.arange(len(labels))
         losses = np.log(total[:, 0]) - z[rows, labels]
-        ctx.save_for_backward(s, e / total)
+        ctx.save_for_backward(s, e, total)
         if reduction == "mean":
             return np.asarray(losses.mean())
         if reduction == "sum":
@@ -192,7 +192,7 @@ class SoftmaxCrossEntropy(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        s, probs = ctx.saved_tensors
+        s, e, total = ctx.saved_tensors
         labels, reduction = ctx._options["labels"], ctx._options["reduction"]
         n = len(labels)
         if isinstance(s, Node):
@@ -200,7 +200,7 @@ class SoftmaxCrossEntropy(Gate):
             onehot[np.arange(n), labels] = 1
             d = ops.softmax(s, axis=1) - onehot
         else:
-            d = probs.copy()
+            d = e / total
             d[np.arange(n), labels] -= 1
             if reduction != "none":
                 d *= grad / n if reduction == "mean" else grad
