@@ -138,8 +138,11 @@ def main() -> None:
     try:
         import torch  # noqa: F401
 
-        runners = {"NumPy floor": numpy_epoch, "chainrule": chainrule_epoch, "PyTorch eager":
-                   torch_epoch}
+        runners = {
+            "NumPy floor": numpy_epoch,
+            "chainrule": chainrule_epoch,
+            "PyTorch eager": torch_epoch,
+        }
     except ImportError:
         runners = {"NumPy floor": numpy_epoch, "chainrule": chainrule_epoch}
 
@@ -164,10 +167,13 @@ def main() -> None:
                 times[name] = min(times[name], best_of(epoch, repeat=1))
         floor = times["NumPy floor"]
         for name, seconds in times.items():
-            rows.append([size, len(batches), name, format_seconds(seconds),
-                         f"{seconds / floor:.2f}x"])
-    print("digits, one epoch (1438 samples), 64-100-10 ReLU MLP, cross-entropy, SGD; "
-          f"best of {args.repeat}")
+            rows.append(
+                [size, len(batches), name, format_seconds(seconds), f"{seconds / floor:.2f}x"]
+            )
+    print(
+        "digits, one epoch (1438 samples), 64-100-10 ReLU MLP, cross-entropy, SGD; "
+        f"best of {args.repeat}"
+    )
     print(markdown_table(["batch", "steps", "implementation", "epoch", "vs NumPy floor"], rows))
 
 

@@ -35,5 +35,7 @@ path = os.path.join(tempfile.mkdtemp(), "spiral.npz")
 cr.save(model.state_dict(), path)
 copy = nn.Sequential(nn.Linear(2, 100), nn.ReLU(), nn.Linear(100, 3))
 copy.load_state_dict(cr.load(path))
-print(f"reloaded from {path}: same predictions = "
-      f"{np.array_equal(copy(x).data.argmax(axis=1), model(x).data.argmax(axis=1))}")
+print(
+    f"reloaded from {path}: same predictions = "
+    f"{np.array_equal(copy(x).data.argmax(axis=1), model(x).data.argmax(axis=1))}"
+)

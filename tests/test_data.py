@@ -18,8 +18,9 @@ def test_spiral_shapes_labels_and_geometry():
     assert cr.data.spiral(5, 4, seed=0)[0].shape == (20, 2)
 
 
-@pytest.mark.parametrize("args,message", [((0, 3), "n_per_class"), ((10, 0), "classes"),
-                                          ((2.5, 3), "n_per_class")])
+@pytest.mark.parametrize(
+    "args,message", [((0, 3), "n_per_class"), ((10, 0), "classes"), ((2.5, 3), "n_per_class")]
+)
 def test_spiral_bad_sizes(args, message):
     with pytest.raises(ValueError, match=f"spiral: {message} must be an integer"):
         cr.data.spiral(*args)

@@ -33,15 +33,22 @@ def test_saved_file_is_a_plain_npz_torch_can_use(tmp_path):
     cr.save(model().state_dict(), path)
     with np.load(path, allow_pickle=False) as archive:
         state = {k: torch.from_numpy(archive[k]) for k in archive.files}
-    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
-                                 torch.nn.Linear(4, 2)).double()
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)
+    ).double()
     theirs.load_state_dict(state)
 
 
 def test_save_keeps_dtypes_accepts_tensors_and_leaves_no_temporary_files(tmp_path):
     path = tmp_path / "mixed.npz"
-    cr.save({"a": np.arange(3, dtype=np.int32), "b": cr.tensor([1.0], dtype=np.float32),
-             "c": np.array(True)}, path)
+    cr.save(
+        {
+            "a": np.arange(3, dtype=np.int32),
+            "b": cr.tensor([1.0], dtype=np.float32),
+            "c": np.array(True),
+        },
+        path,
+    )
     state = cr.load(path)
     assert state["a"].dtype == np.int32 and state["b"].dtype == np.float32
     assert os.listdir(tmp_path) == ["mixed.npz"]
@@ -49,12 +56,15 @@ def test_save_keeps_dtypes_accepts_tensors_and_leaves_no_temporary_files(tmp_pat
     assert list(cr.load(path)) == ["a"]
 
 
-@pytest.mark.parametrize("state,error,message", [
-    ({"a": np.array(["x"])}, TypeError, "entry 'a' has dtype <U1"),
-    ({"a": np.array([{}], dtype=object)}, TypeError, "dtype object"),
-    ({1: np.zeros(1)}, TypeError, "keys must be non-empty strings"),
-    ([("a", 1)], TypeError, "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "state,error,message",
+    [
+        ({"a": np.array(["x"])}, TypeError, "entry 'a' has dtype <U1"),
+        ({"a": np.array([{}], dtype=object)}, TypeError, "dtype object"),
+        ({1: np.zeros(1)}, TypeError, "keys must be non-empty strings"),
+        ([("a", 1)], TypeError, "expected a mapping"),
+    ],
+)
 def test_save_refuses_what_cannot_be_loaded_without_pickle(tmp_path, state, error, message):
     with pytest.raises(error, match=message):
         cr.save(state, tmp_path / "x.npz")
@@ -88,13 +98,16 @@ def bad_crc(path, good):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("spoil,message", [
-    (truncated, "not a readable .npz checkpoint"),
-    (garbage, "not a readable .npz checkpoint"),
-    (single_array, "holds a single array, not an .npz archive"),
-    (pickled, "Object arrays cannot be loaded"),
-    (bad_crc, "not a readable .npz checkpoint"),
-])
+@pytest.mark.parametrize(
+    "spoil,message",
+    [
+        (truncated, "not a readable .npz checkpoint"),
+        (garbage, "not a readable .npz checkpoint"),
+        (single_array, "holds a single array, not an .npz archive"),
+        (pickled, "Object arrays cannot be loaded"),
+        (bad_crc, "not a readable .npz checkpoint"),
+    ],
+)
 def test_unreadable_files_give_a_clear_error_and_change_nothing(tmp_path, spoil, message):
     good = tmp_path / "good.npz"
     cr.save(model(1).state_dict(), good)

@@ -34,8 +34,13 @@ def compare(ours, theirs, x):
 
 
 @pytest.mark.parametrize("ours,theirs", PAIRS, ids=IDS)
-@given(x=arrays(np.float64, st.integers(1, 12),
-                elements=st.floats(-30, 30, allow_nan=False, allow_subnormal=False)))
+@given(
+    x=arrays(
+        np.float64,
+        st.integers(1, 12),
+        elements=st.floats(-30, 30, allow_nan=False, allow_subnormal=False),
+    )
+)
 def test_activation_matches_torch(ours, theirs, x):
     compare(ours, theirs, x)
 

@@ -46,16 +46,23 @@ def test_cross_entropy_gradcheck_and_hessian_match_composition():
     def composed(t):
         return -cr.log_softmax(t, axis=1)[np.arange(3), y].sum()
 
-    np.testing.assert_allclose(cr.hessian(lambda t: F.cross_entropy(t, y, "sum"))(s),
-                               cr.hessian(composed)(s), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        cr.hessian(lambda t: F.cross_entropy(t, y, "sum"))(s),
+        cr.hessian(composed)(s),
+        rtol=1e-10,
+        atol=1e-14,
+    )
 
 
-@pytest.mark.parametrize("labels,message", [
-    (np.array([0, 1, 2, 4, 0, 1]), "label 4 is out of range for 4 classes"),
-    (np.array([0, 1, -1, 0, 0, 1]), "label -1 is out of range"),
-    (np.array([0.0, 1, 2, 0, 0, 1]), "labels must be integers"),
-    (np.array([0, 1]), r"labels of shape \(2,\) do not match 6 samples"),
-])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        (np.array([0, 1, 2, 4, 0, 1]), "label 4 is out of range for 4 classes"),
+        (np.array([0, 1, -1, 0, 0, 1]), "label -1 is out of range"),
+        (np.array([0.0, 1, 2, 0, 0, 1]), "labels must be integers"),
+        (np.array([0, 1]), r"labels of shape \(2,\) do not match 6 samples"),
+    ],
+)
 @pytest.mark.parametrize("loss", [F.cross_entropy, F.svm_loss])
 def test_bad_labels_name_the_loss_and_the_value(loss, labels, message):
     s, _ = scores_and_labels(0)
@@ -101,8 +108,9 @@ def test_svm_loss_gradcheck_and_reductions():
     assert cr.gradcheck(lambda t: F.svm_loss(t, y), s)
     per_sample = F.svm_loss(cr.tensor(s), y, reduction="none").data
     assert per_sample.shape == (6,)
-    np.testing.assert_allclose(F.svm_loss(cr.tensor(s), y, reduction="sum").item(),
-                               per_sample.sum())
+    np.testing.assert_allclose(
+        F.svm_loss(cr.tensor(s), y, reduction="sum").item(), per_sample.sum()
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -120,8 +128,11 @@ def test_mse_loss_matches_torch(reduction):
 
 
 def test_mse_loss_shape_mismatch():
-    with pytest.raises(cr.GateError, match=r"mse_loss: input of shape \(3,\) and target of "
-                                           r"shape \(3, 1\)"):
+    with pytest.raises(
+        cr.GateError,
+        match=r"mse_loss: input of shape \(3,\) and target of "
+        r"shape \(3, 1\)",
+    ):
         F.mse_loss(cr.tensor(np.ones(3)), np.ones((3, 1)))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(cr.tensor(np.ones(3)), np.ones(3), "max")

@@ -15,12 +15,21 @@ def param(*shape):
     return nn.Parameter(np.zeros(shape))
 
 
-@pytest.mark.parametrize("name,param_", [("linear", None), ("sigmoid", None), ("tanh", None),
-                                         ("relu", None), ("leaky_relu", None),
-                                         ("leaky_relu", 0.2)])
+@pytest.mark.parametrize(
+    "name,param_",
+    [
+        ("linear", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+    ],
+)
 def test_gains_match_torch(name, param_):
-    assert math.isclose(init.calculate_gain(name, param_),
-                        torch.nn.init.calculate_gain(name, param_), rel_tol=1e-12)
+    assert math.isclose(
+        init.calculate_gain(name, param_), torch.nn.init.calculate_gain(name, param_), rel_tol=1e-12
+    )
 
 
 def test_uniform_initializers_respect_their_bounds():
@@ -33,13 +42,18 @@ def test_uniform_initializers_respect_their_bounds():
     assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.99 * bound
 
 
-@pytest.mark.parametrize("fill,std", [
-    (lambda p: init.xavier_normal_(p, seed=1), math.sqrt(2 / 500)),
-    (lambda p: init.xavier_normal_(p, gain=2.0, seed=1), 2 * math.sqrt(2 / 500)),
-    (lambda p: init.kaiming_normal_(p, nonlinearity="relu", seed=1), math.sqrt(2 / 200)),
-    (lambda p: init.kaiming_normal_(p, mode="fan_out", nonlinearity="relu", seed=1),
-     math.sqrt(2 / 300)),
-])
+@pytest.mark.parametrize(
+    "fill,std",
+    [
+        (lambda p: init.xavier_normal_(p, seed=1), math.sqrt(2 / 500)),
+        (lambda p: init.xavier_normal_(p, gain=2.0, seed=1), 2 * math.sqrt(2 / 500)),
+        (lambda p: init.kaiming_normal_(p, nonlinearity="relu", seed=1), math.sqrt(2 / 200)),
+        (
+            lambda p: init.kaiming_normal_(p, mode="fan_out", nonlinearity="relu", seed=1),
+            math.sqrt(2 / 300),
+        ),
+    ],
+)
 def test_normal_initializers_have_the_right_spread(fill, std):
     p = fill(param(300, 200))
     assert abs(p.data.std() / std - 1) < 0.02

@@ -149,13 +149,22 @@ def module_gradcheck(module, x, seed=0):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.Linear(3, 2, seed=0),
-    lambda: nn.Linear(3, 2, bias=False, seed=0),
-    lambda: nn.Maxout(3, 2, pieces=3, seed=1),
-    lambda: nn.Sequential(nn.Linear(3, 4, seed=2), nn.Tanh(), nn.Maxout(4, 2, 2, seed=3),
-                          nn.ELU(), nn.Linear(2, 2, seed=4), nn.Sigmoid()),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Linear(3, 2, seed=0),
+        lambda: nn.Linear(3, 2, bias=False, seed=0),
+        lambda: nn.Maxout(3, 2, pieces=3, seed=1),
+        lambda: nn.Sequential(
+            nn.Linear(3, 4, seed=2),
+            nn.Tanh(),
+            nn.Maxout(4, 2, 2, seed=3),
+            nn.ELU(),
+            nn.Linear(2, 2, seed=4),
+            nn.Sigmoid(),
+        ),
+    ],
+)
 def test_every_layer_passes_gradcheck(make):
     module_gradcheck(make(), np.random.default_rng(1).standard_normal((4, 3)))
 

@@ -21,13 +21,15 @@ def test_loss_modules_match_functions_and_torch(reduction):
     ce = nn.CrossEntropyLoss(reduction)(cr.tensor(s), y).data
     np.testing.assert_allclose(ce, F.cross_entropy(cr.tensor(s), y, reduction).data)
     np.testing.assert_allclose(
-        ce, torch.nn.CrossEntropyLoss(reduction=reduction)(t, torch.from_numpy(y)).numpy(),
-        rtol=1e-12)
+        ce,
+        torch.nn.CrossEntropyLoss(reduction=reduction)(t, torch.from_numpy(y)).numpy(),
+        rtol=1e-12,
+    )
     target = np.ones_like(s)
     mse = nn.MSELoss(reduction)(cr.tensor(s), target).data
     np.testing.assert_allclose(
-        mse, torch.nn.MSELoss(reduction=reduction)(t, torch.from_numpy(target)).numpy(),
-        rtol=1e-12)
+        mse, torch.nn.MSELoss(reduction=reduction)(t, torch.from_numpy(target)).numpy(), rtol=1e-12
+    )
     svm = nn.SVMLoss(0.5, reduction)(cr.tensor(s), y).data
     np.testing.assert_allclose(svm, F.svm_loss(cr.tensor(s), y, 0.5, reduction).data)
 

@@ -25,8 +25,9 @@ def mlp():
 
 
 def torch_mlp():
-    return torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(),
-                               torch.nn.Linear(5, 3)).double()
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)
+    ).double()
 
 
 def test_parameter_is_a_float_tensor_that_requires_grad():
@@ -43,8 +44,7 @@ def test_parameter_is_a_float_tensor_that_requires_grad():
 
 def test_attributes_register_parameters_and_submodules_in_order():
     block = Block()
-    assert [name for name, _ in block.named_parameters()] == [
-        "scale", "inner.weight", "inner.bias"]
+    assert [name for name, _ in block.named_parameters()] == ["scale", "inner.weight", "inner.bias"]
     assert [name for name, _ in block.named_children()] == ["inner"]
     assert [name for name, _ in block.named_modules()] == ["", "inner"]
     assert len(list(block.parameters(recurse=False))) == 1
@@ -143,8 +143,9 @@ def test_torch_weights_load_into_chainrule_and_back_with_the_same_outputs():
 
     fresh = torch_mlp()
     fresh.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
-    np.testing.assert_allclose(fresh(torch.from_numpy(x)).detach().numpy(), expected,
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        fresh(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-12, atol=1e-14
+    )
 
 
 def test_load_state_dict_accepts_tensors_and_casts_ints():
@@ -154,13 +155,18 @@ def test_load_state_dict_accepts_tensors_and_casts_ints():
     np.testing.assert_array_equal(layer.bias.data, [1.0, 2.0])
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda s: s.pop("2.bias"), "missing key\\(s\\): '2.bias'"),
-    (lambda s: s.update(extra=np.zeros(1)), "unexpected key\\(s\\): 'extra'"),
-    (lambda s: s.update({"0.weight": np.zeros((4, 5))}),
-     "'0.weight' has shape \\(4, 5\\) but the parameter has shape \\(5, 4\\)"),
-    (lambda s: s.update({"0.bias": np.array(["a"] * 5)}), "'0.bias' has dtype <U1"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda s: s.pop("2.bias"), "missing key\\(s\\): '2.bias'"),
+        (lambda s: s.update(extra=np.zeros(1)), "unexpected key\\(s\\): 'extra'"),
+        (
+            lambda s: s.update({"0.weight": np.zeros((4, 5))}),
+            "'0.weight' has shape \\(4, 5\\) but the parameter has shape \\(5, 4\\)",
+        ),
+        (lambda s: s.update({"0.bias": np.array(["a"] * 5)}), "'0.bias' has dtype <U1"),
+    ],
+)
 def test_bad_state_dict_is_refused_and_leaves_the_model_unchanged(change, message):
     model = mlp()
     before = model.state_dict()
@@ -184,11 +190,25 @@ def test_non_strict_load_reports_what_it_skipped():
 
 
 def test_repr_matches_torch():
-    ours = nn.Sequential(nn.Linear(2, 100, seed=0), nn.ReLU(), nn.Linear(100, 3, bias=False),
-                         nn.Sigmoid(), nn.Tanh(), nn.LeakyReLU(0.2), nn.ELU(0.5))
-    theirs = torch.nn.Sequential(torch.nn.Linear(2, 100), torch.nn.ReLU(),
-                                 torch.nn.Linear(100, 3, bias=False), torch.nn.Sigmoid(),
-                                 torch.nn.Tanh(), torch.nn.LeakyReLU(0.2), torch.nn.ELU(0.5))
+    ours = nn.Sequential(
+        nn.Linear(2, 100, seed=0),
+        nn.ReLU(),
+        nn.Linear(100, 3, bias=False),
+        nn.Sigmoid(),
+        nn.Tanh(),
+        nn.LeakyReLU(0.2),
+        nn.ELU(0.5),
+    )
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(2, 100),
+        torch.nn.ReLU(),
+        torch.nn.Linear(100, 3, bias=False),
+        torch.nn.Sigmoid(),
+        torch.nn.Tanh(),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.ELU(0.5),
+    )
     assert repr(ours) == repr(theirs)
     assert repr(nn.Sequential(nn.Sequential(nn.ReLU()))) == (
-        "Sequential(\n  (0): Sequential(\n    (0): ReLU()\n  )\n)")
+        "Sequential(\n  (0): Sequential(\n    (0): ReLU()\n  )\n)"
+    )

@@ -30,8 +30,9 @@ def chainrule_two_layer(x, y, w1, w2, steps, lr=1e-4):
     """The same network as cr.nn modules; Linear weights are the transposed NumPy matrices."""
     d_in, h = w1.shape
     d_out = w2.shape[1]
-    model = nn.Sequential(nn.Linear(d_in, h, bias=False), nn.Sigmoid(),
-                          nn.Linear(h, d_out, bias=False))
+    model = nn.Sequential(
+        nn.Linear(d_in, h, bias=False), nn.Sigmoid(), nn.Linear(h, d_out, bias=False)
+    )
     model.load_state_dict({"0.weight": w1.T, "2.weight": w2.T})
     loss_fn = nn.MSELoss(reduction="sum")
     opt = optim.SGD(model.parameters(), lr=lr)
@@ -47,8 +48,12 @@ def chainrule_two_layer(x, y, w1, w2, steps, lr=1e-4):
 
 def notes_setup(n, d_in, h, d_out, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out)),
-            rng.standard_normal((d_in, h)), rng.standard_normal((h, d_out)))
+    return (
+        rng.standard_normal((n, d_in)),
+        rng.standard_normal((n, d_out)),
+        rng.standard_normal((d_in, h)),
+        rng.standard_normal((h, d_out)),
+    )
 
 
 @pytest.mark.parametrize("sizes,steps", [((64, 1000, 100, 10), 10), ((64, 50, 100, 10), 300)])

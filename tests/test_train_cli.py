@@ -20,8 +20,9 @@ def run(argv):
 
 def test_spiral_training_writes_plot_and_loadable_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
-    code = run(["--data", "spiral", "--hidden", "20", "--epochs", "30", "--seed", "1",
-                "--out", str(out)])
+    code = run(
+        ["--data", "spiral", "--hidden", "20", "--epochs", "30", "--seed", "1", "--out", str(out)]
+    )
     assert code == 0
     report = capsys.readouterr().out
     assert "train accuracy" in report and "2-20-3 ReLU MLP" in report
@@ -33,24 +34,41 @@ def test_spiral_training_writes_plot_and_loadable_checkpoint(tmp_path, capsys):
 
 
 def test_digits_training_with_adam_reports_test_accuracy(tmp_path, capsys):
-    code = run(["--data", "digits", "--hidden", "32", "--epochs", "2", "--optim", "adam",
-                "--batch-size", "64", "--out", str(tmp_path)])
+    code = run(
+        [
+            "--data",
+            "digits",
+            "--hidden",
+            "32",
+            "--epochs",
+            "2",
+            "--optim",
+            "adam",
+            "--batch-size",
+            "64",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     assert "test accuracy" in capsys.readouterr().out
     assert cr.load(tmp_path / "model.npz")["0.weight"].shape == (32, 64)
 
 
-@pytest.mark.parametrize("argv", [
-    ["--data", "mnist"],
-    ["--epochs", "0"],
-    ["--epochs", "ten"],
-    ["--hidden", "-3"],
-    ["--lr", "-0.1"],
-    ["--lr", "nan"],
-    ["--optim", "lbfgs"],
-    ["--batch-size", "-1"],
-    ["--reg", "-1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--data", "mnist"],
+        ["--epochs", "0"],
+        ["--epochs", "ten"],
+        ["--hidden", "-3"],
+        ["--lr", "-0.1"],
+        ["--lr", "nan"],
+        ["--optim", "lbfgs"],
+        ["--batch-size", "-1"],
+        ["--reg", "-1"],
+    ],
+)
 def test_bad_arguments_exit_with_2(argv, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run([*argv, "--out", str(tmp_path)])

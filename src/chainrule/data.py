@@ -30,8 +30,9 @@ def _count(value: object, what: str, fn: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def spiral(n_per_class: int = 100, classes: int = 3, seed: int = 0
-           ) -> tuple[np.ndarray, np.ndarray]:
+def spiral(
+    n_per_class: int = 100, classes: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Points on ``classes`` spiral arms in the plane: X of shape (n_per_class * classes, 2) and
     labels y. Arm k has radius rising from 0 to 1 and angle from 4k to 4(k + 1) radians plus
     N(0, 0.2²) noise, as in the CS231n case study."""
@@ -58,9 +59,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError(
-            "digits() needs scikit-learn (pip install 'chainrule[data]')"
-        ) from None
+        raise ImportError("digits() needs scikit-learn (pip install 'chainrule[data]')") from None
     bunch = load_digits()
     x = np.asarray(bunch.data, dtype=np.float64) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)
@@ -70,9 +69,16 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     return Split(x[train], y[train], x[test], y[test])
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True,
-            seed: int | None = None, generator: np.random.Generator | None = None,
-            drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One pass over (x, y) in mini-batches of ``batch_size`` rows, shuffled by ``generator``
     (or a generator seeded with ``seed``); the last batch may be smaller unless ``drop_last``."""
     x, y = np.asarray(x), np.asarray(y)
@@ -93,8 +99,9 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = Tr
     return _iterate(x, y, order, size, n - n % size if drop_last else n)
 
 
-def _iterate(x: np.ndarray, y: np.ndarray, order: np.ndarray, size: int, stop: int
-             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _iterate(
+    x: np.ndarray, y: np.ndarray, order: np.ndarray, size: int, stop: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for start in range(0, stop, size):
-        rows = order[start:start + size]
+        rows = order[start : start + size]
         yield x[rows], y[rows]

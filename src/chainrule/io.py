@@ -40,8 +40,9 @@ def _as_array(key: Any, value: Any) -> np.ndarray:
 def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write ``state_dict`` (names to arrays or tensors) to ``path`` as an uncompressed .npz."""
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"save: expected a mapping of names to arrays, got "
-                        f"{type(state_dict).__name__}")
+        raise TypeError(
+            f"save: expected a mapping of names to arrays, got {type(state_dict).__name__}"
+        )
     arrays = {key: _as_array(key, value) for key, value in state_dict.items()}
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))

@@ -74,8 +74,10 @@ class Optimizer:
     def _validate(self, group: dict) -> None:
         name = type(self).__name__
         _check(group["lr"] >= 0, f"{name}: lr must be non-negative, got {group['lr']}")
-        _check(group["weight_decay"] >= 0,
-               f"{name}: weight_decay must be non-negative, got {group['weight_decay']}")
+        _check(
+            group["weight_decay"] >= 0,
+            f"{name}: weight_decay must be non-negative, got {group['weight_decay']}",
+        )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter (to None, or to zeros)."""
@@ -114,18 +116,35 @@ class SGD(Optimizer):
     """Stochastic gradient descent, PyTorch's rule: with momentum μ, b = μ b + (1 - dampening) g
     (b = g on the first step), then p -= lr * (g + μ b if nesterov else b)."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "momentum": momentum,
+                "dampening": dampening,
+                "weight_decay": weight_decay,
+                "nesterov": nesterov,
+            },
+        )
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        _check(group["momentum"] >= 0, f"SGD: momentum must be non-negative, got "
-                                       f"{group['momentum']}")
-        _check(not group["nesterov"] or (group["momentum"] > 0 and group["dampening"] == 0),
-               "SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+        _check(
+            group["momentum"] >= 0, f"SGD: momentum must be non-negative, got {group['momentum']}"
+        )
+        _check(
+            not group["nesterov"] or (group["momentum"] > 0 and group["dampening"] == 0),
+            "SGD: nesterov momentum needs momentum > 0 and dampening = 0",
+        )
 
     def _update(self, data: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         momentum = group["momentum"]
@@ -144,20 +163,36 @@ class RMSprop(Optimizer):
     """RMSprop, PyTorch's rule: v = α v + (1 - α) g²; p -= lr * g / (sqrt(v) + eps), optionally
     centered (subtracting the mean gradient's square) and with momentum."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
-                                  "weight_decay": weight_decay, "momentum": momentum,
-                                  "centered": centered})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "alpha": alpha,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "momentum": momentum,
+                "centered": centered,
+            },
+        )
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        _check(0 <= group["alpha"] <= 1, f"RMSprop: alpha must be in [0, 1], got "
-                                         f"{group['alpha']}")
+        _check(0 <= group["alpha"] <= 1, f"RMSprop: alpha must be in [0, 1], got {group['alpha']}")
         _check(group["eps"] >= 0, f"RMSprop: eps must be non-negative, got {group['eps']}")
-        _check(group["momentum"] >= 0, f"RMSprop: momentum must be non-negative, got "
-                                       f"{group['momentum']}")
+        _check(
+            group["momentum"] >= 0,
+            f"RMSprop: momentum must be non-negative, got {group['momentum']}",
+        )
 
     def _update(self, data: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         alpha = group["alpha"]
@@ -190,17 +225,25 @@ class Adam(Optimizer):
     p -= lr / (1 - β₁ᵗ) * m / (sqrt(v) / sqrt(1 - β₂ᵗ) + eps). ``weight_decay`` is L2 (added to
     the gradient), not AdamW's decoupled decay."""
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
-                                  "weight_decay": weight_decay})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        )
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
         betas = group["betas"]
-        _check(len(betas) == 2 and all(0 <= b < 1 for b in betas),
-               f"Adam: betas must be two numbers in [0, 1), got {betas}")
+        _check(
+            len(betas) == 2 and all(0 <= b < 1 for b in betas),
+            f"Adam: betas must be two numbers in [0, 1), got {betas}",
+        )
         _check(group["eps"] >= 0, f"Adam: eps must be non-negative, got {group['eps']}")
 
     def _update(self, data: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
@@ -224,8 +267,9 @@ class StepLR:
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"StepLR: expected a cr.optim optimizer, got "
-                            f"{type(optimizer).__name__}")
+            raise TypeError(
+                f"StepLR: expected a cr.optim optimizer, got {type(optimizer).__name__}"
+            )
         if not isinstance(step_size, int) or isinstance(step_size, bool) or step_size <= 0:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         _check(gamma >= 0, f"StepLR: gamma must be non-negative, got {gamma}")

@@ -65,26 +65,51 @@ def register(subparsers: Any) -> None:
         help="train a 2-layer ReLU network on spiral or digits data",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--data", choices=sorted(DEFAULTS), default="spiral",
-                        help="dataset (default: spiral)")
-    parser.add_argument("--hidden", type=_positive_int, default=100,
-                        help="hidden units (default: 100)")
-    parser.add_argument("--epochs", type=_positive_int, default=None,
-                        help="passes over the training set (default: spiral 2000, digits 30)")
-    parser.add_argument("--batch-size", type=_non_negative_int, default=None,
-                        help="mini-batch size, 0 for full batch (default: spiral 0, digits 32)")
-    parser.add_argument("--lr", type=_float_at_least(0.0, strict=True), default=None,
-                        help="learning rate (default: sgd 1.0/0.1, adam 1e-2/1e-3 for "
-                             "spiral/digits)")
-    parser.add_argument("--optim", choices=("sgd", "adam"), default="sgd",
-                        help="optimizer (default: sgd)")
-    parser.add_argument("--momentum", type=_float_at_least(0.0, strict=False), default=0.0,
-                        help="SGD momentum (default: 0)")
-    parser.add_argument("--reg", type=_float_at_least(0.0, strict=False), default=1e-3,
-                        help="L2 strength on the weights (default: 1e-3)")
+    parser.add_argument(
+        "--data", choices=sorted(DEFAULTS), default="spiral", help="dataset (default: spiral)"
+    )
+    parser.add_argument(
+        "--hidden", type=_positive_int, default=100, help="hidden units (default: 100)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="passes over the training set (default: spiral 2000, digits 30)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_non_negative_int,
+        default=None,
+        help="mini-batch size, 0 for full batch (default: spiral 0, digits 32)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=_float_at_least(0.0, strict=True),
+        default=None,
+        help="learning rate (default: sgd 1.0/0.1, adam 1e-2/1e-3 for spiral/digits)",
+    )
+    parser.add_argument(
+        "--optim", choices=("sgd", "adam"), default="sgd", help="optimizer (default: sgd)"
+    )
+    parser.add_argument(
+        "--momentum",
+        type=_float_at_least(0.0, strict=False),
+        default=0.0,
+        help="SGD momentum (default: 0)",
+    )
+    parser.add_argument(
+        "--reg",
+        type=_float_at_least(0.0, strict=False),
+        default=1e-3,
+        help="L2 strength on the weights (default: 1e-3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and batches")
-    parser.add_argument("--out", default="out/train",
-                        help="folder for training.png and model.npz (default: out/train)")
+    parser.add_argument(
+        "--out",
+        default="out/train",
+        help="folder for training.png and model.npz (default: out/train)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -146,8 +171,10 @@ def run(args: argparse.Namespace) -> int:
         )
         from rich.table import Table
     except ImportError:
-        print("chainrule train: needs rich and matplotlib (pip install 'chainrule[viz]')",
-              file=sys.stderr)
+        print(
+            "chainrule train: needs rich and matplotlib (pip install 'chainrule[viz]')",
+            file=sys.stderr,
+        )
         return 2
     from .. import data, nn, optim, save
     from ..nn import functional as F
@@ -159,8 +186,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as err:
-        print(f"chainrule train: cannot create output folder {args.out!r}: {err}",
-              file=sys.stderr)
+        print(f"chainrule train: cannot create output folder {args.out!r}: {err}", file=sys.stderr)
         return 2
     try:
         x, y, x_test, y_test = _load(args.data, args.seed)
@@ -170,8 +196,11 @@ def run(args: argparse.Namespace) -> int:
 
     classes = int(y.max()) + 1
     rng = np.random.default_rng(args.seed)
-    model = nn.Sequential(nn.Linear(x.shape[1], args.hidden, generator=rng), nn.ReLU(),
-                          nn.Linear(args.hidden, classes, generator=rng))
+    model = nn.Sequential(
+        nn.Linear(x.shape[1], args.hidden, generator=rng),
+        nn.ReLU(),
+        nn.Linear(args.hidden, classes, generator=rng),
+    )
     weights = [model[0].weight, model[2].weight]
     if args.optim == "sgd":
         opt = optim.SGD(model.parameters(), lr=lr, momentum=args.momentum)
@@ -182,9 +211,14 @@ def run(args: argparse.Namespace) -> int:
     history: dict[str, list] = {"loss": [], "train_acc": [], "test_acc": []}
     console = Console()
     start = time.perf_counter()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:6.1%}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:6.1%}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"train {args.data}", total=epochs, loss=float("nan"), acc=0.0)
         for _ in range(epochs):
             total, count = 0.0, 0
@@ -201,21 +235,29 @@ def run(args: argparse.Namespace) -> int:
             history["train_acc"].append(_evaluate(model, x, y)[1])
             if x_test is not None:
                 history["test_acc"].append(_evaluate(model, x_test, y_test)[1])
-            progress.update(task, advance=1, loss=history["loss"][-1],
-                            acc=history["train_acc"][-1])
+            progress.update(task, advance=1, loss=history["loss"][-1], acc=history["train_acc"][-1])
     seconds = time.perf_counter() - start
 
     checkpoint = os.path.join(args.out, "model.npz")
     plot = os.path.join(args.out, "training.png")
     save(model.state_dict(), checkpoint)
-    _plot(history, plot, f"{args.data}: {x.shape[1]}-{args.hidden}-{classes} ReLU net, "
-                         f"{args.optim} lr {lr:g}")
+    _plot(
+        history,
+        plot,
+        f"{args.data}: {x.shape[1]}-{args.hidden}-{classes} ReLU net, {args.optim} lr {lr:g}",
+    )
 
     table = Table(title=f"chainrule train --data {args.data}", show_header=False)
-    table.add_row("model", f"{x.shape[1]}-{args.hidden}-{classes} ReLU MLP, "
-                           f"{sum(p.size for p in model.parameters())} parameters")
-    table.add_row("training", f"{epochs} epochs, batch {size}, {args.optim} lr {lr:g}, "
-                              f"reg {args.reg:g}, seed {args.seed}")
+    table.add_row(
+        "model",
+        f"{x.shape[1]}-{args.hidden}-{classes} ReLU MLP, "
+        f"{sum(p.size for p in model.parameters())} parameters",
+    )
+    table.add_row(
+        "training",
+        f"{epochs} epochs, batch {size}, {args.optim} lr {lr:g}, "
+        f"reg {args.reg:g}, seed {args.seed}",
+    )
     table.add_row("final loss", f"{history['loss'][-1]:.4f}")
     table.add_row("train accuracy", f"{history['train_acc'][-1]:.1%} ({len(y)} samples)")
     if history["test_acc"]:

@@ -8,7 +8,22 @@ from .losses import CrossEntropyLoss, MSELoss, SVMLoss
 from .module import IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = [
-    "CrossEntropyLoss", "Dropout", "ELU", "IncompatibleKeys", "LeakyReLU", "Linear", "MSELoss",
-    "Maxout", "Module", "Parameter", "ReLU", "SVMLoss", "Sequential", "Sigmoid", "StateDictError",
-    "Tanh", "functional", "init",
+    "CrossEntropyLoss",
+    "Dropout",
+    "ELU",
+    "IncompatibleKeys",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "Maxout",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "SVMLoss",
+    "Sequential",
+    "Sigmoid",
+    "StateDictError",
+    "Tanh",
+    "functional",
+    "init",
 ]

@@ -94,8 +94,7 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     bs = bias.data.shape if isinstance(bias, Node) else np.shape(bias)
     if bs != (ws[0],):
         raise GateError(
-            f"linear: bias of shape {bs} does not fit weight of shape {ws} "
-            f"(expected ({ws[0]},))"
+            f"linear: bias of shape {bs} does not fit weight of shape {ws} (expected ({ws[0]},))"
         )
     return Affine.apply(x, weight, bias)
 
@@ -111,8 +110,14 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return ops.where(_data(x) > 0, x, negative * alpha)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, *, seed: int | None = None,
-            generator: np.random.Generator | None = None) -> Tensor:
+def dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
     1/(1-p), so evaluation needs no rescaling; the identity when not ``training`` or p == 0."""
     if not 0.0 <= p <= 1.0:

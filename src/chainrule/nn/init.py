@@ -34,8 +34,9 @@ def manual_seed(seed: int) -> None:
     _default[0] = np.random.default_rng(seed)
 
 
-def get_generator(seed: int | None = None, generator: np.random.Generator | None = None
-                  ) -> np.random.Generator:
+def get_generator(
+    seed: int | None = None, generator: np.random.Generator | None = None
+) -> np.random.Generator:
     """``generator``, or a new one seeded with ``seed``, or the module's default generator."""
     if generator is not None and seed is not None:
         raise ValueError("give either seed or generator, not both")
@@ -78,15 +79,27 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     return tensor
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, *, seed: int | None = None,
-             generator: np.random.Generator | None = None) -> Tensor:
+def uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    b: float = 1.0,
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Fill with samples from U(a, b)."""
     rng = get_generator(seed, generator)
     return _fill(tensor, rng.uniform(a, b, tensor.shape))
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, seed: int | None = None,
-            generator: np.random.Generator | None = None) -> Tensor:
+def normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Fill with samples from N(mean, std²)."""
     rng = get_generator(seed, generator)
     return _fill(tensor, mean + std * rng.standard_normal(tensor.shape))
@@ -98,16 +111,26 @@ def zeros_(tensor: Tensor) -> Tensor:
     return tensor
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, *, seed: int | None = None,
-                    generator: np.random.Generator | None = None) -> Tensor:
+def xavier_uniform_(
+    tensor: Tensor,
+    gain: float = 1.0,
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, seed=seed, generator=generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0, *, seed: int | None = None,
-                   generator: np.random.Generator | None = None) -> Tensor:
+def xavier_normal_(
+    tensor: Tensor,
+    gain: float = 1.0,
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Glorot normal: N(0, std²) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
@@ -122,17 +145,29 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu", *, seed: int | None = None,
-                     generator: np.random.Generator | None = None) -> Tensor:
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """He uniform: U(-b, b) with b = gain * sqrt(3 / fan) (PyTorch's defaults)."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound, seed=seed, generator=generator)
 
 
-def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu", *, seed: int | None = None,
-                    generator: np.random.Generator | None = None) -> Tensor:
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    *,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """He normal: N(0, std²) with std = gain / sqrt(fan) (PyTorch's defaults)."""
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     return normal_(tensor, 0.0, std, seed=seed, generator=generator)

@@ -33,9 +33,16 @@ class Linear(Module):
     ``generator`` / ``seed`` (or the default generator of :mod:`chainrule.nn.init`).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype: Any = np.float64, seed: int | None = None,
-                 generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype: Any = np.float64,
+        seed: int | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.in_features = _positive(in_features, "in_features", "Linear")
         self.out_features = _positive(out_features, "out_features", "Linear")
@@ -53,8 +60,10 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Sequential(Module):
@@ -107,8 +116,13 @@ class Sequential(Module):
 class Dropout(Module):
     """Inverted dropout with drop probability ``p`` while training; the identity in eval mode."""
 
-    def __init__(self, p: float = 0.5, *, seed: int | None = None,
-                 generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        *,
+        seed: int | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
@@ -129,9 +143,17 @@ class Maxout(Module):
     pieces - 1`` are output j's pieces. Ties share the gradient equally.
     """
 
-    def __init__(self, in_features: int, out_features: int, pieces: int, bias: bool = True, *,
-                 dtype: Any = np.float64, seed: int | None = None,
-                 generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        pieces: int,
+        bias: bool = True,
+        *,
+        dtype: Any = np.float64,
+        seed: int | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.in_features = _positive(in_features, "in_features", "Maxout")
         self.out_features = _positive(out_features, "out_features", "Maxout")
@@ -153,5 +175,7 @@ class Maxout(Module):
         return z.reshape(*lead, self.out_features, self.pieces).max(axis=-1)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"pieces={self.pieces}, bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"pieces={self.pieces}, bias={self.bias is not None}"
+        )

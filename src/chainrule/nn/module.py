@@ -110,8 +110,9 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): {type(module).__name__} is not a Module")
         if not name or "." in name:
-            raise KeyError(f"add_module: module name must be non-empty and have no '.', got "
-                           f"{name!r}")
+            raise KeyError(
+                f"add_module: module name must be non-empty and have no '.', got {name!r}"
+            )
         self._parameters.pop(name, None)
         self._modules[name] = module
         object.__setattr__(self, name, module)
@@ -154,8 +155,9 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True
-                         ) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """Parameters with dotted names such as ``'0.weight'``; a shared one is listed once."""
         seen = set()
         tree = self.named_modules(prefix) if recurse else iter([(prefix, self)])
@@ -205,8 +207,9 @@ class Module:
             kids = [(f"{mname}.{k}" if mname else k, m) for k, m in module.named_children()]
             stack.extend(reversed(kids))
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True
-                        ) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
         """Copy arrays from ``state_dict`` into the parameters, in place.
 
         Everything is checked before anything is written, so on error the module is unchanged.
