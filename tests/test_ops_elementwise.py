@@ -172,6 +172,8 @@ def test_elementwise_errors_name_the_gate():
     x = cr.tensor(np.ones((2, 3)), requires_grad=True)
     with pytest.raises(cr.GateError, match=r"gate 'clip'.*lower bound 3.*upper bound 1"):
         x.clip(3, 1)
+    with pytest.raises(cr.GateError, match=r"gate 'clip'.*bounds must be numbers.*\[0, 1\]"):
+        x.clip([0, 1])
     with pytest.raises(cr.GateError, match=r"gate 'where'.*\(4,\).*\(2, 3\)"):
         cr.where(np.ones(4, bool), x, 0.0)
     with pytest.raises(cr.GateError, match=r"gate 'maximum'.*\(2, 3\) and \(4,\)"):

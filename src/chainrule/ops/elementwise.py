@@ -135,17 +135,17 @@ class Sigmoid(Gate):
             else:
                 e = math.exp(x)
                 out = e / (1.0 + e)
-        else:
-            with np.errstate(over="ignore"):
-                out = 1 / (1 + np.exp(-x))
-        ctx.save_for_backward(out)
-        return out
         elif type(x) is np.ndarray and x.ndim and x.dtype.kind == "f":
             out = np.negative(x)  # 1 / (1 + e**-x) in one buffer: the same bits, one allocation
             with np.errstate(over="ignore"):
                 np.exp(out, out=out)
             out += 1
             np.divide(1, out, out=out)
+        else:
+            with np.errstate(over="ignore"):
+                out = 1 / (1 + np.exp(-x))
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -351,7 +351,12 @@ def absolute(x: Any) -> Any:
 
 
 def clip(x: Any, lo: Any = None, hi: Any = None) -> Any:
-    """x limited to [lo, hi] (NumPy's clip; bounds are constants)."""
+    """x limited to [lo, hi] (NumPy's clip; the bounds are numbers or None)."""
+    for bound in (lo, hi):
+        if bound is not None and (
+            isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number))
+        ):
+            raise GateError(f"gate 'clip': bounds must be numbers or None, got {bound!r}")
     return Clip.apply(x, lo=lo, hi=hi)
 
 
