@@ -3,16 +3,25 @@ passes as straight-line NumPy, one line per stage, and compiles that source once
 
 The notes' practical advice is to break the forward pass into simple stages and to write the
 backward pass as the same stages in reverse, ``dvar`` by ``dvar``, with ``+=`` where a value forks.
-This module does exactly that from a trace of ``f``: each gate describes its own code (the
-``forward_code`` and ``backward_code`` attributes of the gate class, read through a :class:`Site`),
-nothing here knows a derivative. Gradients nobody asked for are not emitted, a seed of 1 is folded
+This module does exactly that from a trace of ``f``: each gate describes its own code, nothing
+here knows a derivative. A gate class says, read through a :class:`Site`:
+
+- ``forward_code``: its output as a NumPy expression, a template such as ``"{0} + {1}"`` or a
+  static method ``(site) -> str``; a tuple ends with the expression after helper statements;
+- ``backward_code``: one gradient expression per input (``"{1} * {g}"``, ``{g}`` the upstream
+  gradient, ``{out}`` the output), or a static method returning that tuple;
+- optionally ``stage_name`` (``"sig{0}"``: how to name its output), ``elementwise = True`` (its
+  rules accept a folded constant gradient) and ``staged_as(*inputs, **options)`` (the simpler
+  gates it is staged as: the notes stage ``x / y`` as ``x * (1 / y)``).
+ Gradients nobody asked for are not emitted, a seed of 1 is folded
 away, and array stages write into buffers allocated once (``np.multiply(a, b, out)``), so a staged
 function runs without the engine's per-gate bookkeeping and without per-call allocations.
 
 Limits (documented in :func:`stage`): the code is specialised to the traced shapes and dtypes
-(other shapes raise :class:`StageError`); Python control flow in ``f`` is frozen at trace time, so
-comparing or converting a traced tensor while tracing raises :class:`StageError`; gates without
-code (a user's custom gate) are refused with their name.
+(other shapes raise :class:`StageError`, no retracing); Python control flow in ``f`` is frozen at
+trace time, so comparing or converting a traced tensor while tracing raises a ``GateError``; gates
+without code (a user's custom gate) are refused with their name; a staged function with buffers
+runs one call at a time (not reentrant, not thread-safe).
 """
 
 from __future__ import annotations
@@ -319,6 +328,7 @@ class _Writer:
         self._scratch: dict[tuple, list[str]] = {}
         self.lines: list[tuple[str, str]] = []
         self.folded: set[int] = set()  # gradients known to be one number everywhere
+        self._pending = ""  # the readable form of the last buffered line, for its comment
 
     # constants
     def lit(self, value: Any) -> str:
