@@ -162,3 +162,19 @@ def test_functional_activations():
         F.dropout(cr.tensor(x), 2.0)
     xt = cr.tensor(x)
     assert F.dropout(xt, 0.5, training=False) is xt
+
+
+def test_fused_gates_stage_as_built_in_gates():
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((5, 3)), np.array([0, 1, 2, 0, 1])
+    w1, b1, w2 = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 4))
+
+    def loss(w1, b1, w2):
+        return F.cross_entropy(F.linear(cr.relu(F.linear(x, w1, b1)), w2), y, "sum")
+
+    staged = cr.stage(loss, w1, b1, w2, wrt=(0, 1, 2))
+    value, grads = staged(w1, b1, w2)
+    ref_value, ref_grads = cr.value_and_grad(loss, argnums=(0, 1, 2))(w1, b1, w2)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    for got, want in zip(grads, ref_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)

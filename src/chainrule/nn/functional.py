@@ -58,6 +58,12 @@ class Affine(Gate):
     rules = ("dx = g @ W", "dW = g.T @ x", "db = g.sum(rows)")
 
     @staticmethod
+    def staged_as(x, w, b=None):
+        """The built-in gates this gate stands for (``cr.stage`` writes their code)."""
+        out = ops.matmul(x, ops.transpose(w))
+        return out if b is None else out + b
+
+    @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
         out = x @ w.T
@@ -180,6 +186,12 @@ class SoftmaxCrossEntropy(Gate):
 
     name = "cross_entropy"
     symbol = "CE"
+
+    @staticmethod
+    def staged_as(s, *, labels, reduction):
+        """The built-in gates this gate stands for (``cr.stage`` writes their code)."""
+        picked = -ops.log_softmax(s, axis=1)[np.arange(len(labels)), labels]
+        return _reduce(picked, reduction, "cross_entropy")
 
     @staticmethod
     def forward(ctx, s, *, labels, reduction):
