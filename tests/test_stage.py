@@ -389,3 +389,20 @@ def test_bad_functions_and_arguments_are_refused():
     w = cr.tensor(np.ones(2), requires_grad=True)
     with pytest.raises(StageError, match="requires grad but is not one of its inputs"):
         cr.stage(lambda x: (x * w).sum(), np.ones(2))
+
+
+@given(g=arrays((2, 3)))
+def test_scatter_add(g):
+    from chainrule.ops.shape import scatter_add
+
+    check(lambda t: scatter_add(t, (slice(1, 3), slice(None)), (4, 3), np.float64), g)
+    check(lambda t: scatter_add(t, (np.array([0, 0]),), (3, 3), np.float64), g)
+
+
+def test_every_built_in_gate_has_staged_code():
+    gates = {c for c in vars(cr.ops).values() if isinstance(c, type) and issubclass(c, Gate)}
+    assert len(gates) >= 30
+    for gate in gates:
+        assert getattr(gate, "staged_as", None) or (
+            getattr(gate, "forward_code", None) and getattr(gate, "backward_code", None)
+        ), gate.name
