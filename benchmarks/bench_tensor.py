@@ -149,15 +149,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="training steps per timed run (a)")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs; the best is kept")
-    parser.add_argument("--chain-calls", type=int, default=200,
-                        help="forward+backward passes of the chain per timed run (b)")
+    parser.add_argument(
+        "--chain-calls",
+        type=int,
+        default=200,
+        help="forward+backward passes of the chain per timed run (b)",
+    )
     args = parser.parse_args(argv)
     if torch is not None:
         torch.set_num_threads(1)
 
     data = two_layer_data()
-    losses = {"NumPy (hand-written backprop)": train_numpy(args.steps, *data),
-              "chainrule": train_chainrule(args.steps, *data)}
+    losses = {
+        "NumPy (hand-written backprop)": train_numpy(args.steps, *data),
+        "chainrule": train_chainrule(args.steps, *data),
+    }
     if torch is not None:
         losses["PyTorch eager"] = train_torch(args.steps, *data)
     floor_loss = losses["NumPy (hand-written backprop)"]
@@ -169,15 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     runners = {"NumPy (hand-written backprop)": train_numpy, "chainrule": train_chainrule}
     if torch is not None:
         runners["PyTorch eager"] = train_torch
-    times = {name: best_of(lambda fn=fn: fn(args.steps, *data), repeat=args.repeat)
-             for name, fn in runners.items()}
+    times = {
+        name: best_of(lambda fn=fn: fn(args.steps, *data), repeat=args.repeat)
+        for name, fn in runners.items()
+    }
     floor = times["NumPy (hand-written backprop)"]
-    rows = [[name, format_seconds(t / args.steps), f"{t / floor:.3f}x", f"{losses[name]:.6f}"]
-            for name, t in times.items()]
-    print(f"## (a) Two-layer network, {args.steps} SGD steps (N, D_in, H, D_out = "
-          f"{N}, {D_IN}, {H}, {D_OUT}; sigmoid; float64)\n")
-    print(markdown_table(["implementation", "time per step", "vs NumPy floor",
-                          f"loss after {args.steps} steps"], rows))
+    rows = [
+        [name, format_seconds(t / args.steps), f"{t / floor:.3f}x", f"{losses[name]:.6f}"]
+        for name, t in times.items()
+    ]
+    print(
+        f"## (a) Two-layer network, {args.steps} SGD steps (N, D_in, H, D_out = "
+        f"{N}, {D_IN}, {H}, {D_OUT}; sigmoid; float64)\n"
+    )
+    print(
+        markdown_table(
+            ["implementation", "time per step", "vs NumPy floor", f"loss after {args.steps} steps"],
+            rows,
+        )
+    )
 
     gen = np.random.default_rng(SEED)
     x, seed = gen.standard_normal(CHAIN_SHAPE), gen.standard_normal(CHAIN_SHAPE)
@@ -195,18 +211,27 @@ def main(argv: list[str] | None = None) -> int:
             fn(x, seed)
 
     gates = 6 * CHAIN_CYCLES
-    chain_times = {name: best_of(lambda fn=fn: many(fn), repeat=args.repeat) / args.chain_calls
-                   for name, fn in chains.items()}
+    chain_times = {
+        name: best_of(lambda fn=fn: many(fn), repeat=args.repeat) / args.chain_calls
+        for name, fn in chains.items()
+    }
     chain_floor = chain_times["NumPy (hand-written forward+backward)"]
-    rows = [[name, format_seconds(t), format_seconds(t / gates), f"{t / chain_floor:.2f}x"]
-            for name, t in chain_times.items()]
-    print(f"\n## (b) Chain of {gates} elementwise gates on {CHAIN_SHAPE[0]}x{CHAIN_SHAPE[1]} "
-          "float64, forward + backward\n")
-    print(markdown_table(["implementation", "forward+backward", "per gate", "vs NumPy floor"],
-                         rows))
+    rows = [
+        [name, format_seconds(t), format_seconds(t / gates), f"{t / chain_floor:.2f}x"]
+        for name, t in chain_times.items()
+    ]
+    print(
+        f"\n## (b) Chain of {gates} elementwise gates on {CHAIN_SHAPE[0]}x{CHAIN_SHAPE[1]} "
+        "float64, forward + backward\n"
+    )
+    print(
+        markdown_table(["implementation", "forward+backward", "per gate", "vs NumPy floor"], rows)
+    )
     torch_version = f", torch {torch.__version__}" if torch is not None else ""
-    print(f"\nPython {platform.python_version()}, NumPy {np.__version__}{torch_version}; "
-          f"best of {args.repeat} runs, one thread.")
+    print(
+        f"\nPython {platform.python_version()}, NumPy {np.__version__}{torch_version}; "
+        f"best of {args.repeat} runs, one thread."
+    )
     return 0
 
 

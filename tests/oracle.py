@@ -49,8 +49,7 @@ def elements(dtype: Any, domain: str = "real", large: bool = False) -> st.Search
     return base
 
 
-def arrays(dtype: Any, shape: Any, domain: str = "real", large: bool = False
-           ) -> st.SearchStrategy:
+def arrays(dtype: Any, shape: Any, domain: str = "real", large: bool = False) -> st.SearchStrategy:
     """Arrays of ``dtype`` and ``shape`` (a tuple or a strategy) with edge values."""
     return hnp.arrays(np.dtype(dtype), shape, elements=elements(dtype, domain, large))
 
@@ -117,8 +116,9 @@ def _total(terms: list) -> Any:
     return reduce(lambda a, b: a + b, terms) if terms else None
 
 
-def hvp_chainrule(fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray,
-                  vs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def hvp_chainrule(
+    fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray, vs: Sequence[np.ndarray]
+) -> list[np.ndarray]:
     """Hessian-vector products of ``sum(fn(x) * w)`` along ``vs`` by double backward."""
     xs = [cr.tensor(a, requires_grad=True) for a in inputs]
     s = (fn(*xs) * w).sum()
@@ -131,22 +131,29 @@ def hvp_chainrule(fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray,
     return [np.asarray(h) for h in gradients(t, xs)]
 
 
-def hvp_torch(fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray,
-              vs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def hvp_torch(
+    fn: Callable, inputs: Sequence[np.ndarray], w: np.ndarray, vs: Sequence[np.ndarray]
+) -> list[np.ndarray]:
     """The same Hessian-vector products by PyTorch's double backward."""
     ts = [torch.tensor(a, requires_grad=True) for a in inputs]
     s = (fn(*ts) * torch.from_numpy(w)).sum()
     gs = torch.autograd.grad(s, ts, create_graph=True, allow_unused=True)
-    t = _total([(g * torch.from_numpy(v)).sum() for g, v in zip(gs, vs)
-                if g is not None and g.requires_grad])
+    t = _total(
+        [
+            (g * torch.from_numpy(v)).sum()
+            for g, v in zip(gs, vs)
+            if g is not None and g.requires_grad
+        ]
+    )
     if t is None:
         return [np.zeros_like(a) for a in inputs]
     hs = torch.autograd.grad(t, ts, allow_unused=True)
     return [np.zeros_like(a) if h is None else h.numpy(force=True) for a, h in zip(inputs, hs)]
 
 
-def compare_second_order(cr_fn: Callable, torch_fn: Callable, *inputs: np.ndarray,
-                         scale: float = 1.0) -> list[np.ndarray]:
+def compare_second_order(
+    cr_fn: Callable, torch_fn: Callable, *inputs: np.ndarray, scale: float = 1.0
+) -> list[np.ndarray]:
     """Assert that chainrule's and PyTorch's Hessian-vector products agree (inputs in float64).
     Returns chainrule's products."""
     inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
@@ -158,13 +165,20 @@ def compare_second_order(cr_fn: Callable, torch_fn: Callable, *inputs: np.ndarra
     theirs = hvp_torch(torch_fn, inputs, w, vs)
     for i, (m, t) in enumerate(zip(mine, theirs)):
         assert m.shape == inputs[i].shape
-        np.testing.assert_allclose(m, t, rtol=1e-8 * scale, atol=1e-10 * scale, equal_nan=True,
-                                   err_msg=f"second derivative along input {i}")
+        np.testing.assert_allclose(
+            m,
+            t,
+            rtol=1e-8 * scale,
+            atol=1e-10 * scale,
+            equal_nan=True,
+            err_msg=f"second derivative along input {i}",
+        )
     return mine
 
 
-def distinct(rng: np.random.Generator, shape: tuple, low: float = -2.0, high: float = 2.0,
-             gap: float = 0.05) -> np.ndarray:
+def distinct(
+    rng: np.random.Generator, shape: tuple, low: float = -2.0, high: float = 2.0, gap: float = 0.05
+) -> np.ndarray:
     """Random float64 values with no two closer than ``gap`` and none within ``gap`` of 0: safe
     points for gradcheck around kinks (relu, abs, max) and ties."""
     n = int(np.prod(shape))

@@ -51,9 +51,9 @@ def test_grad_returns_arrays_and_leaves_the_arguments_alone(xy):
 
 
 def test_grad_of_a_function_that_ignores_its_argument():
-    np.testing.assert_array_equal(cr.grad(lambda x, y: (y * 2).sum(), argnums=0)(np.ones(2),
-                                                                                np.ones(3)),
-                                  np.zeros(2))
+    np.testing.assert_array_equal(
+        cr.grad(lambda x, y: (y * 2).sum(), argnums=0)(np.ones(2), np.ones(3)), np.zeros(2)
+    )
     np.testing.assert_array_equal(cr.grad(lambda x: cr.tensor(1.0))(np.ones(2)), np.zeros(2))
     np.testing.assert_array_equal(cr.grad(lambda x: 1.0)(np.ones(2)), np.zeros(2))
 
@@ -140,13 +140,22 @@ def test_hessian_of_the_usage_example():
 @pytest.mark.parametrize(
     "name,mine,theirs",
     [
-        ("softmax", lambda x: (cr.softmax(x) * cr.arange(4.0)).sum(),
-         lambda x: (torch.softmax(x, -1) * torch.arange(4.0, dtype=x.dtype)).sum()),
+        (
+            "softmax",
+            lambda x: (cr.softmax(x) * cr.arange(4.0)).sum(),
+            lambda x: (torch.softmax(x, -1) * torch.arange(4.0, dtype=x.dtype)).sum(),
+        ),
         ("logsumexp", lambda x: cr.logsumexp(x * x), lambda x: torch.logsumexp(x * x, 0)),
-        ("mixed", lambda x: (x.sigmoid() * x.tanh() / (1 + x * x)).sum() + x.max(),
-         lambda x: (x.sigmoid() * x.tanh() / (1 + x * x)).sum() + x.max()),
-        ("matrix", lambda x: (x.reshape(2, 2) @ x.reshape(2, 2).T).exp().sum(),
-         lambda x: (x.reshape(2, 2) @ x.reshape(2, 2).T).exp().sum()),
+        (
+            "mixed",
+            lambda x: (x.sigmoid() * x.tanh() / (1 + x * x)).sum() + x.max(),
+            lambda x: (x.sigmoid() * x.tanh() / (1 + x * x)).sum() + x.max(),
+        ),
+        (
+            "matrix",
+            lambda x: (x.reshape(2, 2) @ x.reshape(2, 2).T).exp().sum(),
+            lambda x: (x.reshape(2, 2) @ x.reshape(2, 2).T).exp().sum(),
+        ),
     ],
 )
 def test_hessian_against_torch(name, mine, theirs, rng):

@@ -116,8 +116,11 @@ def test_pow_constant_second_derivative(c, rng):
     compare_second_order(lambda t: t**c, lambda t: t**c, x)
     compare_second_order(lambda t: -t * 3 + 1, lambda t: -t * 3 + 1, x)
     compare_second_order(lambda t: 1 / t, lambda t: 1 / t, x)  # the reciprocal gate
-    compare_second_order(lambda t: (t / 2) ** 3 + 2 / t - t * t / 1.5,
-                         lambda t: (t / 2) ** 3 + 2 / t - t * t / 1.5, x)
+    compare_second_order(
+        lambda t: (t / 2) ** 3 + 2 / t - t * t / 1.5,
+        lambda t: (t / 2) ** 3 + 2 / t - t * t / 1.5,
+        x,
+    )
 
 
 @given(dtype=dtypes(), shape=shapes(), data=st.data())

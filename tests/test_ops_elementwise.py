@@ -163,8 +163,12 @@ def test_where_accepts_a_tensor_condition_and_routes(rng):
     np.testing.assert_array_equal(x.grad, [1.0, 10.0, 1.0])
     a, b = distinct(rng, (2, 3)), distinct(rng, (2, 3))
     cond = a > b
-    compare_second_order(lambda x, y: cr.where(cond, x * x, y * x),
-                         lambda x, y: torch.where(torch.from_numpy(cond), x * x, y * x), a, b)
+    compare_second_order(
+        lambda x, y: cr.where(cond, x * x, y * x),
+        lambda x, y: torch.where(torch.from_numpy(cond), x * x, y * x),
+        a,
+        b,
+    )
     assert cr.gradcheck(lambda x, y: cr.where(cond, x, y), a, b)
 
 

@@ -43,8 +43,10 @@ def test_matmul_with_a_numpy_operand_on_either_side(case, dtype, data):
     compare(lambda y: a @ y, lambda y: torch.from_numpy(a) @ y, b, scale=4.0)
 
 
-@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)),
-                                   ((), (2, 2)), ((2,), ())])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((), (2, 2)), ((2,), ())],
+)
 def test_dot_matches_numpy_and_torch(sa, sb, rng):
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
     out = cr.tensor(a).dot(cr.tensor(b))
@@ -59,8 +61,15 @@ def test_dot_matches_numpy_and_torch(sa, sb, rng):
     compare(lambda x, y: cr.dot(x, y), theirs, a, b)
 
 
-SECOND_ORDER_SHAPES = [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)),
-                       ((2, 2, 3), (3, 2)), ((3,), (2, 3, 2)), ((2, 1, 2, 3), (3, 3, 1))]
+SECOND_ORDER_SHAPES = [
+    ((3,), (3,)),
+    ((3,), (3, 2)),
+    ((2, 3), (3,)),
+    ((2, 3), (3, 4)),
+    ((2, 2, 3), (3, 2)),
+    ((3,), (2, 3, 2)),
+    ((2, 1, 2, 3), (3, 3, 1)),
+]
 
 
 @pytest.mark.parametrize("sa,sb", SECOND_ORDER_SHAPES)

@@ -44,9 +44,7 @@ def axis_case(draw):
     shape = draw(shapes(min_dims=1))
     ndim = len(shape)
     single = st.integers(-ndim, ndim - 1)
-    several = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(
-        tuple
-    )
+    several = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple)
     axis = draw(st.none() | single | several)
     return shape, axis, draw(st.booleans())
 
@@ -87,8 +85,11 @@ def test_logsumexp_is_stable_at_large_magnitudes():
     for x in (np.array([1e4, 1e4 - 1.0, -1e4]), np.array([-1e4, -1e4]), np.full((2, 2), 1e4)):
         out = compare(cr.logsumexp, lambda t: torch.logsumexp(t, dim=tuple(range(t.ndim))), x)
         assert np.all(np.isfinite(out.data))
-    compare(lambda t: t.logsumexp(axis=0), lambda t: torch.logsumexp(t, dim=0),
-            np.array([1e4, -1e4], dtype=np.float32))
+    compare(
+        lambda t: t.logsumexp(axis=0),
+        lambda t: torch.logsumexp(t, dim=0),
+        np.array([1e4, -1e4], dtype=np.float32),
+    )
 
 
 def test_logsumexp_of_minus_infinity_rows():

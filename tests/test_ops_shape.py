@@ -28,8 +28,9 @@ def test_transpose_any_permutation(shape, dtype, data):
     x = data.draw(arrays(dtype, shape))
     axes = data.draw(st.permutations(range(len(shape))))
     compare(lambda t: t.transpose(axes), lambda t: t.permute(tuple(axes)), x)
-    compare(lambda t: t.transpose(*axes) if axes else t.transpose(),
-            lambda t: t.permute(tuple(axes)), x)
+    compare(
+        lambda t: t.transpose(*axes) if axes else t.transpose(), lambda t: t.permute(tuple(axes)), x
+    )
     compare(lambda t: t.T, lambda t: t.permute(tuple(reversed(range(t.ndim)))), x)
     if len(shape) >= 2:
         compare(lambda t: t.swapaxes(0, -1), lambda t: t.swapaxes(0, -1), x)
@@ -65,15 +66,23 @@ def test_concatenate_and_stack(shape, dtype, data):
     other = list(shape)
     other[axis] = data.draw(st.integers(1, 3))
     a, b = data.draw(arrays(dtype, shape)), data.draw(arrays(dtype, tuple(other)))
-    compare(lambda x, y: cr.concatenate([x, y, x], axis), lambda x, y: torch.cat([x, y, x], axis),
-            a, b)
+    compare(
+        lambda x, y: cr.concatenate([x, y, x], axis), lambda x, y: torch.cat([x, y, x], axis), a, b
+    )
     new_axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
     c = data.draw(arrays(dtype, shape))
-    compare(lambda x, y: cr.stack([x, y, x], new_axis), lambda x, y: torch.stack([x, y, x],
-            new_axis), a, c)
+    compare(
+        lambda x, y: cr.stack([x, y, x], new_axis),
+        lambda x, y: torch.stack([x, y, x], new_axis),
+        a,
+        c,
+    )
     # a NumPy array among the pieces is a constant
-    compare(lambda x: cr.concatenate([x, b], axis), lambda x: torch.cat([x, torch.from_numpy(b)],
-            axis), a)
+    compare(
+        lambda x: cr.concatenate([x, b], axis),
+        lambda x: torch.cat([x, torch.from_numpy(b)], axis),
+        a,
+    )
 
 
 @given(shape=shapes(min_dims=1), dtype=dtypes(), data=st.data())
@@ -85,11 +94,17 @@ def test_split_into_sections_and_at_indices(shape, dtype, data):
     def weighted(pieces):
         return sum(((p * (i + 1)).sum() for i, p in enumerate(pieces)), start=0 * pieces[0].sum())
 
-    compare(lambda t: weighted(t.split(n, axis=axis)),
-            lambda t: weighted(torch.split(t, 1, dim=axis)), x)
+    compare(
+        lambda t: weighted(t.split(n, axis=axis)),
+        lambda t: weighted(torch.split(t, 1, dim=axis)),
+        x,
+    )
     cut = data.draw(st.integers(0, n))
-    compare(lambda t: weighted(cr.split(t, [cut], axis)),
-            lambda t: weighted(torch.split(t, [cut, n - cut], dim=axis)), x)
+    compare(
+        lambda t: weighted(cr.split(t, [cut], axis)),
+        lambda t: weighted(torch.split(t, [cut, n - cut], dim=axis)),
+        x,
+    )
 
 
 # --- indexing ------------------------------------------------------------------------------------
@@ -132,8 +147,9 @@ def test_advanced_indexing_accumulates_repeated_indices(index, dtype, rng):
 
     def theirs(t):
         items = index if isinstance(index, tuple) else (index,)
-        return t[tuple(torch.as_tensor(np.asarray(i)) if not isinstance(i, slice) else i
-                       for i in items)]
+        return t[
+            tuple(torch.as_tensor(np.asarray(i)) if not isinstance(i, slice) else i for i in items)
+        ]
 
     compare(lambda t: t[index], theirs, x)
 
@@ -179,11 +195,15 @@ SHAPE_OPS = {
     "unsqueeze": (lambda t: t.unsqueeze(1) ** 3, lambda t: t.unsqueeze(1) ** 3),
     "concatenate": (lambda t: cr.concatenate([t, t * t], 1), lambda t: torch.cat([t, t * t], 1)),
     "stack": (lambda t: cr.stack([t, t * t], 0), lambda t: torch.stack([t, t * t], 0)),
-    "split": (lambda t: t.split(2, axis=1)[1] * t.split(2, axis=1)[0],
-              lambda t: t.split(2, dim=1)[1] * t.split(2, dim=1)[0]),
+    "split": (
+        lambda t: t.split(2, axis=1)[1] * t.split(2, axis=1)[0],
+        lambda t: t.split(2, dim=1)[1] * t.split(2, dim=1)[0],
+    ),
     "getitem": (lambda t: t[[0, 0, 2], 1:] ** 2, lambda t: t[[0, 0, 2], 1:] ** 2),
-    "mask": (lambda t: t[np.array([True, False, True])] ** 2,
-             lambda t: t[torch.tensor([True, False, True])] ** 2),
+    "mask": (
+        lambda t: t[np.array([True, False, True])] ** 2,
+        lambda t: t[torch.tensor([True, False, True])] ** 2,
+    ),
 }
 
 

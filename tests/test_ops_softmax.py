@@ -40,8 +40,9 @@ def test_stable_at_plus_minus_1e4(name, dtype):
 def test_methods_default_to_the_last_axis(rng):
     x = rng.standard_normal((2, 3))
     np.testing.assert_array_equal(cr.tensor(x).softmax().data, cr.softmax(cr.tensor(x), -1).data)
-    np.testing.assert_array_equal(cr.tensor(x).log_softmax(0).data,
-                                  cr.log_softmax(cr.tensor(x), axis=0).data)
+    np.testing.assert_array_equal(
+        cr.tensor(x).log_softmax(0).data, cr.log_softmax(cr.tensor(x), axis=0).data
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GATES))

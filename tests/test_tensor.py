@@ -103,8 +103,16 @@ def test_truth_value_of_a_tensor():
 
 def test_numpy_arrays_on_the_left_give_tensors():
     x = cr.tensor(np.ones(3), requires_grad=True)
-    for out in (np.ones(3) + x, np.ones(3) - x, np.ones(3) * x, np.ones(3) / x, np.ones(3) ** x,
-                np.ones((2, 3)) @ x, [1.0, 2.0, 3.0] + x, x + [1.0, 2.0, 3.0]):
+    for out in (
+        np.ones(3) + x,
+        np.ones(3) - x,
+        np.ones(3) * x,
+        np.ones(3) / x,
+        np.ones(3) ** x,
+        np.ones((2, 3)) @ x,
+        [1.0, 2.0, 3.0] + x,
+        x + [1.0, 2.0, 3.0],
+    ):
         assert isinstance(out, cr.Tensor) and out.requires_grad
 
 
@@ -277,8 +285,9 @@ def test_custom_gate_over_tensors(rng):
     x = rng.standard_normal((2, 3))
     compare(lambda t: Cube.apply(t), lambda t: t**3, x)
     assert cr.gradcheck(lambda t: Cube.apply(t).sum(), x)
-    np.testing.assert_allclose(cr.hessian(lambda t: Cube.apply(t).sum())(np.ones(2)),
-                               np.diag([6.0, 6.0]))
+    np.testing.assert_allclose(
+        cr.hessian(lambda t: Cube.apply(t).sum())(np.ones(2)), np.diag([6.0, 6.0])
+    )
 
 
 # --- memory --------------------------------------------------------------------------------------
@@ -297,7 +306,6 @@ def test_backward_of_ten_million_elements_needs_a_few_arrays_of_memory(make):
         tracemalloc.stop()
     assert x.grad.shape == (n,)
     assert peak < 6 * array_bytes, f"peak {peak / array_bytes:.1f} arrays"
-
 
 
 def test_leaf_gradients_are_never_shared_arrays():

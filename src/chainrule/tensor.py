@@ -161,14 +161,16 @@ class Tensor(Node):
     # (record_nodes) when the operands already agree in shape, and leave broadcasting, constants
     # and odd operands to ops.apply_elementwise.
     def _unary(self, gate: Any, options: dict = _NO_OPTIONS) -> Tensor:
-        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            options)
+        return record_nodes(
+            gate, Tensor, (self,), self.requires_grad and _GradMode.enabled, options
+        )
 
     def _scalar(self, gate: Any, c: Any) -> Tensor:
         if type(c) is not float and type(c) is not int:
             c = c.item() if isinstance(c, np.generic) else c  # weak, as Python numbers: f32 stays
-        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            {"c": c})
+        return record_nodes(
+            gate, Tensor, (self,), self.requires_grad and _GradMode.enabled, {"c": c}
+        )
 
     def __add__(self, other: Any) -> Tensor:
         if _is_number(other):
@@ -354,32 +356,39 @@ class Tensor(Node):
 
     # --- elementwise ---------------------------------------------------------------------------
     def exp(self) -> Tensor:
-        return record_nodes(ops.Exp, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Exp, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def log(self) -> Tensor:
-        return record_nodes(ops.Log, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Log, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def sqrt(self) -> Tensor:
-        return record_nodes(ops.Sqrt, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Sqrt, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def tanh(self) -> Tensor:
-        return record_nodes(ops.Tanh, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Tanh, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def sigmoid(self) -> Tensor:
-        return record_nodes(ops.Sigmoid, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Sigmoid, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def relu(self) -> Tensor:
-        return record_nodes(ops.Relu, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Relu, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def abs(self) -> Tensor:
-        return record_nodes(ops.Abs, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            ops.Abs, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
         return ops.clip(self, lo, hi)
@@ -457,8 +466,9 @@ def _operand(other: Any) -> Any:
 Tensor._front = Tensor
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
-           ) -> Tensor:
+def tensor(
+    data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
+) -> Tensor:
     """A new tensor holding a copy of ``data`` (NumPy's dtype rules; Python floats give float64)."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
 
