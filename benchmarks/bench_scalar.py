@@ -9,7 +9,10 @@
     tensors; micrograd's recursive topological sort fails on it with RecursionError.
 
 Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-.venv/bin/python benchmarks/bench_scalar.py``. Times are best of N wall times (see _timing.py).
+.venv/bin/python benchmarks/bench_scalar.py``. Times are best of N wall times (see _timing.py),
+with Python's cyclic garbage collector running as usual ("GC on") and paused ("GC off"):
+micrograd's per-node closures form reference cycles that only the collector frees, so the
+difference between the columns is part of what each engine costs.
 """
 
 from __future__ import annotations
@@ -33,25 +36,20 @@ LEARNING_RATE = 0.5
 
 
 # --- data ---------------------------------------------------------------------------------------
-def moons(n: int, seed: int = 1) -> tuple[list[list[float]], list[float]]:
-    """Two interleaved half circles (sklearn's make_moons when available), labels in {-1, 1}."""
-    try:
-        from sklearn.datasets import make_moons
-
-        X, y = make_moons(n_samples=n, noise=0.1, random_state=seed)
-        return X.tolist(), [float(2 * label - 1) for label in y]
-    except ImportError:
-        rng = random.Random(seed)
-        X, y = [], []
-        for i in range(n):
-            t = math.pi * rng.random()
-            if i % 2:
-                X.append([1 - math.cos(t) + rng.gauss(0, 0.1), 0.5 - math.sin(t) + rng.gauss(0, 0.1)])
-                y.append(1.0)
-            else:
-                X.append([math.cos(t) + rng.gauss(0, 0.1), math.sin(t) + rng.gauss(0, 0.1)])
-                y.append(-1.0)
-        return X, y
+def moons(n: int, seed: int = 1, noise: float = 0.1) -> tuple[list[list[float]], list[float]]:
+    """Two interleaved half circles with Gaussian noise (the shape of sklearn's make_moons), labels
+    in {-1, 1}; seeded, and free of heavy imports so the timed process stays small."""
+    rng = random.Random(seed)
+    X, y = [], []
+    for i in range(n):
+        t = math.pi * rng.random()
+        if i % 2:
+            x0, x1, label = 1 - math.cos(t), 0.5 - math.sin(t), 1.0
+        else:
+            x0, x1, label = math.cos(t), math.sin(t), -1.0
+        X.append([x0 + rng.gauss(0, noise), x1 + rng.gauss(0, noise)])
+        y.append(label)
+    return X, y
 
 
 def initial_weights(seed: int = 1337) -> list[list[tuple[list[float], float]]]:
@@ -109,7 +107,7 @@ class ScalarMLP:
 
 
 # --- (a) the MLP step -----------------------------------------------------------------------------
-def bench_mlp(repeat: int) -> tuple[list, dict]:
+def bench_mlp(repeat: int) -> list:
     from micrograd.engine import Value as MicroValue
 
     X, y = moons(50)
@@ -119,20 +117,27 @@ def bench_mlp(repeat: int) -> tuple[list, dict]:
         "chainrule, primitive gates": ScalarMLP(cr.Value, weights),
         "chainrule, fused neuron gate": ScalarMLP(cr.Value, weights, fused=True),
     }
-    first = {name: m.step(X, y) for name, m in models.items()}
-    second = {name: m.step(X, y) for name, m in models.items()}
-    reference = first["micrograd"]
+    first = {}
+    for _ in range(2):  # two steps from the same weights: same losses, so same updates
+        losses = {name: m.step(X, y) for name, m in models.items()}
+        first = first or losses
+        reference = losses["micrograd"]
+        for name, loss in losses.items():
+            if not math.isclose(loss, reference, rel_tol=1e-9, abs_tol=1e-12):
+                raise SystemExit(f"loss mismatch: {name} gives {loss!r}, micrograd {reference!r}")
+    times = {
+        (name, collect): best_of(lambda m=m: m.step(X, y), repeat, collect_garbage=collect)
+        for collect in (True, False)
+        for name, m in models.items()
+    }
+    rows = []
     for name in models:
-        for got, ref in ((first[name], reference), (second[name], second["micrograd"])):
-            if not math.isclose(got, ref, rel_tol=1e-9, abs_tol=1e-12):
-                raise SystemExit(f"loss mismatch: {name} gives {got!r}, micrograd {ref!r}")
-    times = {name: best_of(lambda m=m: m.step(X, y), repeat) for name, m in models.items()}
-    base = times["micrograd"]
-    rows = [
-        [name, format_seconds(t), f"{base / t:.2f}x", f"{first[name]:.12f}"]
-        for name, t in times.items()
-    ]
-    return rows, times
+        cells = [name]
+        for collect in (True, False):
+            t, base = times[name, collect], times["micrograd", collect]
+            cells += [format_seconds(t), f"{base / t:.2f}x"]
+        rows.append(cells + [f"{first[name]:.12f}"])
+    return rows
 
 
 # --- (b) the deep chain ---------------------------------------------------------------------------
@@ -173,40 +178,45 @@ def micrograd_chain_fails(depth: int) -> str:
 
 
 def bench_chain(depth: int, repeat: int) -> list:
-    rows = []
     grad = run_chainrule_chain(depth)
-    t_cr = best_of(lambda: run_chainrule_chain(depth), repeat)
-    rows.append(["chainrule", format_seconds(t_cr), "", f"{grad:.12e}"])
+    t_cr = {c: best_of(lambda: run_chainrule_chain(depth), repeat, collect_garbage=c)
+            for c in (True, False)}
+    rows = [["chainrule", format_seconds(t_cr[True]), "", format_seconds(t_cr[False]), "",
+             f"{grad:.12e}"]]
     try:
         import torch
-
-        torch.set_num_threads(1)
     except ImportError:
-        rows.append(["PyTorch", "not installed", "", ""])
+        rows.append(["PyTorch", "not installed", "", "", "", ""])
     else:
+        torch.set_num_threads(1)
         t_grad = run_torch_chain(depth)
         if not math.isclose(t_grad, grad, rel_tol=1e-9):
             raise SystemExit(f"chain gradient mismatch: chainrule {grad!r}, PyTorch {t_grad!r}")
-        t_torch = best_of(lambda: run_torch_chain(depth), repeat)
-        rows.append(["PyTorch (0-d float64)", format_seconds(t_torch),
-                     f"chainrule {t_torch / t_cr:.2f}x faster", f"{t_grad:.12e}"])
-    rows.append(["micrograd", micrograd_chain_fails(depth), "", ""])
+        t_torch = {c: best_of(lambda: run_torch_chain(depth), repeat, collect_garbage=c)
+                   for c in (True, False)}
+        rows.append(["PyTorch (0-d float64 tensors)",
+                     format_seconds(t_torch[True]), f"{t_torch[True] / t_cr[True]:.2f}x",
+                     format_seconds(t_torch[False]), f"{t_torch[False] / t_cr[False]:.2f}x",
+                     f"{t_grad:.12e}"])
+    rows.append(["micrograd", micrograd_chain_fails(depth), "", "", "", ""])
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per case (best is kept)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per case (best is kept)")
     parser.add_argument("--depth", type=int, default=200_000, help="gates in the deep chain")
     args = parser.parse_args(argv)
 
-    print(f"Python {platform.python_version()}, {platform.machine()}, best of {args.repeat}\n")
-    rows, _ = bench_mlp(args.repeat)
+    print(f"Python {platform.python_version()} ({platform.machine()}), best of {args.repeat}; "
+          "'GC on' is Python's default, 'GC off' pauses the cyclic collector while timing\n")
     print("### Scalar MLP training step (2-16-16-1 ReLU, 50 points, SVM loss + L2, SGD)\n")
-    print(markdown_table(["implementation", "time / step", "speed-up vs micrograd", "loss"], rows))
-    print(f"\n### Deep chain: forward + backward through {args.depth:,} gates\n")
-    print(markdown_table(["implementation", "time", "ratio", "dy/dx"],
-                         bench_chain(args.depth, args.repeat)))
+    header = ["implementation", "GC on", "speed-up", "GC off", "speed-up", "loss (1st step)"]
+    print(markdown_table(header, bench_mlp(args.repeat)))
+    print(f"\n### Forward + backward through a chain of {args.depth:,} gates\n")
+    header = ["implementation", "GC on", "chainrule faster by", "GC off", "chainrule faster by",
+              "dy/dx"]
+    print(markdown_table(header, bench_chain(args.depth, args.repeat)))
 
 
 if __name__ == "__main__":

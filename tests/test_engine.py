@@ -265,3 +265,15 @@ def test_second_derivative_through_a_fork_of_two_distinct_inputs():
     # d/dy [ (1 - t**2) * y + s' ] with t = tanh(xy), s' = s(1-s)
     expected = (1 - t * t) + y.data * (-2 * t * (1 - t * t) * x.data) + s * (1 - s)
     assert math.isclose(gxy, expected, rel_tol=1e-12)
+
+
+def test_second_derivatives_tell_apart_inputs_that_share_one_float_object():
+    a = 2.0
+    x, y = cr.Value(a), cr.Value(a)  # both hold the very same float object
+    assert x.data is y.data
+    (gx,) = gradients(x * y, [x], create_graph=True)  # = y
+    assert gradients(gx, [x, y]) == (0.0, 1.0)
+    r = cr.Value(3.0)
+    (gr,) = gradients(r * r.relu(), [r], create_graph=True)  # relu returns its input object
+    assert gr.data == 6.0
+    assert gradients(gr, [r]) == (2.0,)

@@ -243,7 +243,10 @@ class _GraphContext:
     """The ctx a gate sees during ``create_graph`` backward: saved values become nodes.
 
     A saved value that is an input's or the output's data is replaced by that node, so the
-    gate's backward (written in differentiable operations) records a circuit of its own.
+    gate's backward (written in differentiable operations) records a circuit of its own. When
+    several of them hold the very same object (``Value(a)`` twice with one float ``a``, or a relu
+    that returned its input), the input in the saved value's own argument position wins: gates
+    save their inputs in argument order.
     """
 
     def __init__(self, node: Node) -> None:
@@ -251,8 +254,13 @@ class _GraphContext:
         saved = node._saved
         if saved is RELEASED:
             raise RuntimeError(_released_message(node))
-        known = [(node.data, node)] + [(inp.data, inp) for inp in node._inputs]
-        self.saved_tensors = tuple(_as_node(value, known, node) for value in saved)
+        inputs = node._inputs
+        known = [(node.data, node)] + [(inp.data, inp) for inp in inputs]
+        self.saved_tensors = tuple(
+            inputs[k] if k < len(inputs) and value is inputs[k].data
+            else _as_node(value, known, node)
+            for k, value in enumerate(saved)
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._node, name)
