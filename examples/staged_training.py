@@ -1,10 +1,11 @@
-"""Train a small network on the spiral data with a loss staged once by ``cr.stage``.
+"""Train a small network on the spiral data with its loss staged once by ``cr.stage``.
 
-The loss takes the parameters as arguments, so ``cr.stage(loss, x, labels, *params, wrt=...)``
-traces it once and returns straight-line NumPy code for its value and its gradients with respect
-to the parameters. The training loop then calls that code: no circuit is recorded, no gate
-bookkeeping, and arrays go into buffers allocated once. The same loop through the eager engine
-runs alongside for comparison (same start, same updates, so the losses agree).
+The model is an ordinary ``cr.nn`` network. Its loss is written as a function of the data and of
+the model's parameters, so ``cr.stage(loss, x, labels, *parameters, wrt=...)`` traces it once and
+returns straight-line NumPy code for the loss and its gradients with respect to the parameters.
+The training loop calls that code and updates the model's parameter arrays in place: no circuit is
+recorded, no gate bookkeeping, and arrays go into buffers allocated once. The same loop through
+the eager engine runs alongside for comparison (same start, same updates, so the losses agree).
 
 Run: ``.venv/bin/python examples/staged_training.py`` (add ``--source`` to print the staged code).
 """
@@ -18,25 +19,19 @@ import numpy as np
 
 import chainrule as cr
 
+F = cr.nn.functional
 HIDDEN, STEPS, LEARNING_RATE, REG = 64, 2000, 1.0, 1e-3
 
 
 def loss(x, labels, w1, b1, w2, b2):
-    """Mean softmax cross-entropy of a two-layer tanh network, plus L2 regularization."""
-    hidden = cr.tanh(x @ w1 + b1)
-    scores = hidden @ w2 + b2
-    logp = cr.log_softmax(scores, axis=1)
-    data_loss = -logp[np.arange(x.shape[0]), labels].mean()
+    """Mean softmax cross-entropy of the two-layer tanh network, plus L2 regularization."""
+    hidden = cr.tanh(F.linear(x, w1, b1))
+    data_loss = F.cross_entropy(F.linear(hidden, w2, b2), labels)
     return data_loss + 0.5 * REG * ((w1 * w1).sum() + (w2 * w2).sum())
 
 
-def initial_parameters(classes: int) -> list[np.ndarray]:
-    gen = np.random.default_rng(1)
-    return [gen.standard_normal((2, HIDDEN)) * 0.5, np.zeros(HIDDEN),
-            gen.standard_normal((HIDDEN, classes)) * 0.1, np.zeros(classes)]
-
-
 def train_staged(x, labels, params, steps):
+    """Stage the loss once, then run the loop on the staged code; returns the loss history."""
     staged = cr.stage(loss, x, labels, *params, wrt=(2, 3, 4, 5))
     history = []
     for _ in range(steps):
@@ -48,6 +43,7 @@ def train_staged(x, labels, params, steps):
 
 
 def train_eager(x, labels, params, steps):
+    """The same loop with the eager engine recording and sweeping every step."""
     tensors = [cr.tensor(p, requires_grad=True) for p in params]
     history = []
     for _ in range(steps):
@@ -67,7 +63,9 @@ def main() -> None:
     args = parser.parse_args()
 
     x, labels = cr.data.spiral(n_per_class=100, classes=3, seed=0)
-    params = initial_parameters(classes=3)
+    model = cr.nn.Sequential(cr.nn.Linear(2, HIDDEN, seed=1), cr.nn.Tanh(),
+                             cr.nn.Linear(HIDDEN, 3, seed=2))
+    params = [p.data for p in model.parameters()]  # w1, b1, w2, b2: updated in place
     eager_params = [p.copy() for p in params]
 
     start = time.perf_counter()
@@ -81,8 +79,8 @@ def main() -> None:
 
     for step in range(0, args.steps, max(args.steps // 5, 1)):
         print(f"step {step:5d}  loss {history[step]:.4f}")
-    w1, b1, w2, b2 = params
-    predicted = np.argmax(np.tanh(x @ w1 + b1) @ w2 + b2, axis=1)
+    with cr.no_grad():
+        predicted = np.argmax(model(cr.tensor(x)).data, axis=1)  # the trained model itself
     print(f"final loss {history[-1]:.4f} (eager engine: {eager_history[-1]:.4f}), "
           f"training accuracy {np.mean(predicted == labels):.1%}")
     print(f"{args.steps} steps: staged {staged_time:.2f} s (tracing included), "

@@ -47,10 +47,12 @@ def check(f, *inputs, wrt=None):
         return (f(*args) * weights).sum()
 
     wrt = tuple(range(len(inputs))) if wrt is None else wrt
+    inputs = tuple(np.asarray(a) for a in inputs)
     eager = cr.value_and_grad(loss, wrt)
     for buffers in (True, False):
         staged = cr.stage(loss, *inputs, wrt=wrt, buffers=buffers)
-        for point in (inputs, tuple(a * 0.5 + 0.25 for a in inputs)):
+        moved = tuple(a * 0.5 + 0.25 if a.dtype.kind == "f" else a for a in inputs)
+        for point in (inputs, moved):
             value, grads = staged(*point)
             expected_value, expected_grads = eager(*point)
             np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=1e-12)
@@ -406,3 +408,12 @@ def test_every_built_in_gate_has_staged_code():
         assert getattr(gate, "staged_as", None) or (
             getattr(gate, "forward_code", None) and getattr(gate, "backward_code", None)
         ), gate.name
+
+
+@given(x=arrays((4, 3)), w=arrays((2, 3)), b=arrays((2,)))
+def test_nn_functional_gates_stage_as_built_in_gates(x, w, b):
+    labels = np.array([0, 1, 1, 0])
+    F = cr.nn.functional
+    check(lambda a, c, d: F.linear(a, c, d), x, w, b)
+    check(lambda a, c, d, i: F.cross_entropy(F.linear(a, c, d), i, reduction="none"),
+          x, w, b, labels, wrt=(0, 1, 2))
