@@ -2,8 +2,9 @@
 
 A :class:`Node` is a value together with how it was made: the gate that produced it, the nodes it
 was made from, and what the gate cached. The engine knows nothing about any particular gate: it
-orders the record (iteratively, so a chain of a million gates is fine), sweeps it in reverse,
-asks each gate for its inputs' gradients and adds them up where a value fans out.
+sweeps the record in reverse (latest-made gate first, by creation stamp; no recursion, so a chain
+of a million gates is fine), asks each gate for its inputs' gradients and adds them up where a
+value fans out.
 """
 
 from __future__ import annotations
