@@ -7,15 +7,20 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn
+from chainrule.cli import main
 from chainrule.commands import train
 
 
 def run(argv):
-    """Parse and run through the subcommand's own registration, as cli.main does."""
+    """Run ``chainrule train ...`` through the real command line entry point."""
+    return main(["train", *argv])
+
+
+def test_subcommand_registers_itself_on_any_parser():
     parser = argparse.ArgumentParser(prog="chainrule")
     train.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["train", *argv])
-    return args.run(args)
+    args = parser.parse_args(["train", "--data", "digits", "--optim", "adam"])
+    assert args.run is train.run and args.data == "digits" and args.epochs is None
 
 
 def test_spiral_training_writes_plot_and_loadable_checkpoint(tmp_path, capsys):
