@@ -125,11 +125,9 @@ def bench_mlp(repeat: int) -> list:
         for name, loss in losses.items():
             if not math.isclose(loss, reference, rel_tol=1e-9, abs_tol=1e-12):
                 raise SystemExit(f"loss mismatch: {name} gives {loss!r}, micrograd {reference!r}")
-    times = {
-        (name, collect): best_of(lambda m=m: m.step(X, y), repeat, collect_garbage=collect)
-        for collect in (True, False)
-        for name, m in models.items()
-    }
+    runs = {(name, collect): (lambda m=m: m.step(X, y)) for name, m in models.items()
+            for collect in (True, False)}
+    times = interleaved(runs, repeat)
     rows = []
     for name in models:
         cells = [name]
@@ -179,27 +177,41 @@ def micrograd_chain_fails(depth: int) -> str:
 
 def bench_chain(depth: int, repeat: int) -> list:
     grad = run_chainrule_chain(depth)
-    t_cr = {c: best_of(lambda: run_chainrule_chain(depth), repeat, collect_garbage=c)
-            for c in (True, False)}
-    rows = [["chainrule", format_seconds(t_cr[True]), "", format_seconds(t_cr[False]), "",
-             f"{grad:.12e}"]]
+    runs = {("chainrule", c): lambda: run_chainrule_chain(depth) for c in (True, False)}
     try:
         import torch
     except ImportError:
-        rows.append(["PyTorch", "not installed", "", "", "", ""])
+        torch = None
     else:
         torch.set_num_threads(1)
         t_grad = run_torch_chain(depth)
         if not math.isclose(t_grad, grad, rel_tol=1e-9):
             raise SystemExit(f"chain gradient mismatch: chainrule {grad!r}, PyTorch {t_grad!r}")
-        t_torch = {c: best_of(lambda: run_torch_chain(depth), repeat, collect_garbage=c)
-                   for c in (True, False)}
-        rows.append(["PyTorch (0-d float64 tensors)",
-                     format_seconds(t_torch[True]), f"{t_torch[True] / t_cr[True]:.2f}x",
-                     format_seconds(t_torch[False]), f"{t_torch[False] / t_cr[False]:.2f}x",
-                     f"{t_grad:.12e}"])
+        runs.update({("torch", c): lambda: run_torch_chain(depth) for c in (True, False)})
+    times = interleaved(runs, repeat)
+    rows = [["chainrule", format_seconds(times["chainrule", True]), "",
+             format_seconds(times["chainrule", False]), "", f"{grad:.12e}"]]
+    if torch is None:
+        rows.append(["PyTorch", "not installed", "", "", "", ""])
+    else:
+        cells = ["PyTorch (0-d float64 tensors)"]
+        for c in (True, False):
+            cells += [format_seconds(times["torch", c]),
+                      f"{times['torch', c] / times['chainrule', c]:.2f}x"]
+        rows.append(cells + [f"{t_grad:.12e}"])
     rows.append(["micrograd", micrograd_chain_fails(depth), "", "", "", ""])
     return rows
+
+
+def interleaved(runs: dict, repeat: int) -> dict:
+    """Best time of each ``(name, collect_garbage)`` run over ``repeat`` rounds, every round
+    timing every run once, so that all of them see the same load on a shared machine."""
+    best = {key: float("inf") for key in runs}
+    for _ in range(repeat):
+        for (name, collect), fn in runs.items():
+            t = best_of(fn, 1, collect_garbage=collect)
+            best[name, collect] = min(best[name, collect], t)
+    return best
 
 
 def main(argv: list[str] | None = None) -> None:
