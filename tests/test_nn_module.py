@@ -212,3 +212,31 @@ def test_repr_matches_torch():
     assert repr(nn.Sequential(nn.Sequential(nn.ReLU()))) == (
         "Sequential(\n  (0): Sequential(\n    (0): ReLU()\n  )\n)"
     )
+
+
+def test_deepcopy_is_an_independent_snapshot():
+    import copy
+
+    model = mlp()
+    snapshot = copy.deepcopy(model)
+    model[0].weight.data[...] = 0.0
+    assert np.any(snapshot[0].weight.data != 0)
+    assert snapshot[0].weight is snapshot[0]._parameters["weight"]
+    assert isinstance(snapshot[0].weight, nn.Parameter)
+
+
+def test_float32_parameters_stay_float32_through_a_training_step():
+    model = nn.Sequential(
+        nn.Linear(3, 4, dtype=np.float32, seed=0),
+        nn.ReLU(),
+        nn.Linear(4, 2, dtype=np.float32, seed=1),
+    )
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = np.ones((5, 3), dtype=np.float32)
+    loss = nn.functional.cross_entropy(model(x), np.array([0, 1, 0, 1, 0]))
+    assert loss.dtype == np.float32
+    loss.backward()
+    opt.step()
+    assert all(
+        p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters()
+    )
