@@ -92,7 +92,11 @@ def record_nodes(
     out = front.__new__(front)
     out._saved = ()
     out._options = options
-    data = gate.forward(out, *map(_data, inputs), **options)
+    if len(inputs) == 1:  # most gates: spare the * (and **) argument packing
+        x = inputs[0].data
+        data = gate.forward(out, x, **options) if options else gate.forward(out, x)
+    else:
+        data = gate.forward(out, *map(_data, inputs), **options)
     if type(data) is not front._data_type:
         raw_out, data = data, front._coerce(data, gate)
         if out._saved:  # a saved output must stay the output (create_graph maps it to this node)

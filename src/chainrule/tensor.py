@@ -173,16 +173,43 @@ class Tensor(Node):
         )
 
     def __add__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return record_nodes(
+                ar.Translate,
+                Tensor,
+                (self,),
+                self.requires_grad and _GradMode.enabled,
+                {"c": other},
+            )
         if _is_number(other):
             return self._scalar(ar.Translate, other)
         return _binary(ar.Add, self, _operand(other))
 
     def __radd__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return record_nodes(
+                ar.Translate,
+                Tensor,
+                (self,),
+                self.requires_grad and _GradMode.enabled,
+                {"c": other},
+            )
         if _is_number(other):
             return self._scalar(ar.Translate, other)
         return _binary(ar.Add, _operand(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return record_nodes(
+                ar.Translate,
+                Tensor,
+                (self,),
+                self.requires_grad and _GradMode.enabled,
+                {"c": -other},
+            )
         if _is_number(other):
             return self._scalar(ar.Translate, -other)
         return _binary(ar.Sub, self, _operand(other))
@@ -193,11 +220,21 @@ class Tensor(Node):
         return _binary(ar.Sub, _operand(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return record_nodes(
+                ar.Scale, Tensor, (self,), self.requires_grad and _GradMode.enabled, {"c": other}
+            )
         if _is_number(other):
             return self._scalar(ar.Scale, other)
         return _binary(ar.Mul, self, _operand(other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return record_nodes(
+                ar.Scale, Tensor, (self,), self.requires_grad and _GradMode.enabled, {"c": other}
+            )
         if _is_number(other):
             return self._scalar(ar.Scale, other)
         return _binary(ar.Mul, _operand(other), self)
@@ -419,18 +456,27 @@ def _refuse_while_staging(t: Tensor, what: str) -> None:
         )
 
 
+_PLAIN_NUMBERS = (float, int)
+
+
 def _binary(gate: Any, a: Any, b: Any) -> Tensor:
-    """A binary elementwise gate over a tensor and a tensor or constant array of the same shape,
-    recorded directly; anything else (broadcasting, numbers) goes through apply_elementwise."""
+    """A binary elementwise gate over a tensor and a tensor, constant array of the same shape or
+    Python number, recorded directly; anything else (broadcasting) goes through
+    apply_elementwise."""
     a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
     ad = a.data if a_tensor else a
     bd = b.data if b_tensor else b
-    if type(ad) is np.ndarray and type(bd) is np.ndarray and ad.shape == bd.shape:
-        if not a_tensor:
-            a = Tensor._constant(a)
-        elif not b_tensor:
-            b = Tensor._constant(b)
-        recording = (a.requires_grad or b.requires_grad) and _GradMode.enabled
+    if type(ad) is np.ndarray:
+        if type(bd) is np.ndarray and ad.shape == bd.shape or type(bd) in _PLAIN_NUMBERS:
+            if not a_tensor:
+                a = Tensor._constant(a)
+            if not b_tensor:
+                b = Tensor._constant(b)
+            recording = (a.requires_grad or b.requires_grad) and _GradMode.enabled
+            return record_nodes(gate, Tensor, (a, b), recording, _NO_OPTIONS)
+    elif type(bd) is np.ndarray and type(ad) in _PLAIN_NUMBERS:
+        a = Tensor._constant(a)
+        recording = b.requires_grad and _GradMode.enabled
         return record_nodes(gate, Tensor, (a, b), recording, _NO_OPTIONS)
     return ops.apply_elementwise(gate, a, b)
 
