@@ -131,7 +131,7 @@ def check_same(reference: dict, other: dict, name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 256])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
