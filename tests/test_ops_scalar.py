@@ -121,9 +121,18 @@ def test_mismatched_lengths_name_the_gate():
         cr.linear_combination([cr.Value(1.0), cr.Value(2.0)], [cr.Value(1.0)])
 
 
-def test_mixing_values_and_tensors_is_refused():
+@pytest.mark.parametrize(
+    "slots",
+    [
+        lambda: ([cr.Value(1.0)], [cr.tensor(1.0, requires_grad=True)], cr.Value(0.0)),  # 0-d
+        lambda: ([cr.Value(1.0)], [cr.tensor([1.0, 2.0])], cr.Value(0.0)),
+        lambda: ([cr.tensor(1.0)], [cr.Value(1.0)], 0.0),
+        lambda: ([cr.Value(1.0)], [cr.Value(1.0)], cr.tensor(0.0)),
+    ],
+)
+def test_mixing_values_and_tensors_is_refused(slots):
     with pytest.raises(cr.GateError, match="gate 'linear_combination': cannot mix"):
-        cr.linear_combination([cr.Value(1.0)], [cr.tensor(1.0, requires_grad=True)])
+        cr.linear_combination(*slots())
 
 
 def test_no_grad_records_nothing():

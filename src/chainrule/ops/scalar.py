@@ -30,7 +30,6 @@ class LinearCombination(Gate):
     """
 
     elementwise = True
-    elementwise = True
     @staticmethod
     def forward_code(site):
         args = site.args
@@ -51,7 +50,11 @@ class LinearCombination(Gate):
     def forward(ctx, *slots):
         ctx.save_for_backward(*slots)
         n = len(slots) >> 1
-        return sum(map(mul, slots[:n], slots[n:-1]), slots[-1])
+        out = sum(map(mul, slots[:n], slots[n:-1]), slots[-1])
+        if type(out) is not float and getattr(ctx, "_data_type", None) is float:
+            # every slot of a Value's gate holds a float: an array means a Tensor got in
+            raise GateError("gate 'linear_combination': cannot mix Value and Tensor inputs")
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -78,12 +81,17 @@ def linear_combination(weights: Iterable[Any], inputs: Iterable[Any], bias: Any 
             "give one weight per input"
         )
     slots = (*weights, *inputs, bias)
-    kinds = set(map(type, slots))
-    front = getattr(kinds.pop(), "_front", None) if len(kinds) == 1 else None
-    if front is None:  # constants among the slots: the general path wraps them
-        return LinearCombination.apply(*slots)
-    recording = _GradMode.enabled and any(map(_requires_grad, slots))
-    return record_nodes(LinearCombination, front, slots, recording, _NO_OPTIONS)
+    front = getattr(type(bias), "_front", None)
+    if front is not None and front._data_type is float:
+        # the scalar hot path skips Gate.apply's per-slot type check: a number among the slots
+        # fails the attribute lookups (and takes the general path, which wraps constants), and
+        # the gate's forward refuses a Tensor
+        try:
+            recording = _GradMode.enabled and any(map(_requires_grad, slots))
+            return record_nodes(LinearCombination, front, slots, recording, _NO_OPTIONS)
+        except AttributeError:
+            pass
+    return LinearCombination.apply(*slots)
 
 
 _requires_grad = attrgetter("requires_grad")
