@@ -39,7 +39,8 @@ def test_transpose_any_permutation(shape, dtype, data):
 @given(data=st.data(), dtype=dtypes())
 def test_broadcast_to_and_expand(data, dtype):
     target = data.draw(shapes(min_dims=1))
-    small = data.draw(hnp.broadcastable_shapes(target, max_dims=len(target), min_side=1))
+    kept = data.draw(st.integers(0, len(target)))  # trailing axes the small shape has
+    small = tuple(n if data.draw(st.booleans()) else 1 for n in target[len(target) - kept :])
     x = data.draw(arrays(dtype, small))
     compare(lambda t: t.broadcast_to(target), lambda t: t.expand(*target), x)
     compare(lambda t: cr.broadcast_to(t, target), lambda t: t.expand(*target), x)

@@ -64,6 +64,8 @@ def test_randn_is_reproducible_from_a_seed_or_a_generator():
     assert not np.array_equal(a.data, cr.randn(2, 3, seed=8).data)
     gen = np.random.default_rng(0)
     assert not np.array_equal(cr.randn(3, generator=gen).data, cr.randn(3, generator=gen).data)
+    with pytest.raises(TypeError, match="seed or generator, not both"):
+        cr.randn(2, seed=1, generator=gen)
     f = cr.randn(4, seed=0, dtype=np.float32, requires_grad=True)
     assert f.dtype == np.float32 and f.requires_grad
 

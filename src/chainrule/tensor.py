@@ -537,6 +537,8 @@ def randn(
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal samples from ``generator`` (or a new one seeded with ``seed``)."""
+    if seed is not None and generator is not None:
+        raise TypeError("randn: pass seed or generator, not both")
     rng = generator if generator is not None else np.random.default_rng(seed)
     data = rng.standard_normal(_shape(shape)).astype(dtype, copy=False)
     return Tensor(data, requires_grad=requires_grad)
