@@ -155,6 +155,23 @@ def test_advanced_indexing_accumulates_repeated_indices(index, dtype, rng):
     compare(lambda t: t[index], theirs, x)
 
 
+@given(shape=shapes(min_dims=1), dtype=dtypes(), data=st.data())
+def test_random_integer_indices_with_repeats(shape, dtype, data):
+    x = data.draw(arrays(dtype, shape))
+    n = shape[0]
+    rows = np.asarray(data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=6)))
+    compare(lambda t: t[rows], lambda t: t[torch.as_tensor(rows)], x)
+    if len(shape) >= 2:
+        m = shape[1]
+        cols = np.asarray(
+            data.draw(st.lists(st.integers(-m, m - 1), min_size=len(rows), max_size=len(rows)))
+        )
+        compare(
+            lambda t: t[rows, cols], lambda t: t[torch.as_tensor(rows), torch.as_tensor(cols)], x
+        )
+        compare(lambda t: t[1:, cols], lambda t: t[1:, torch.as_tensor(cols)], x)
+
+
 def test_repeated_index_adds_its_gradients():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 0, 0, 2]].backward(np.array([1.0, 2.0, 3.0, 4.0]))
