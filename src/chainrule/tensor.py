@@ -14,9 +14,22 @@ from .gate import record_nodes
 from .ops import arithmetic as ar
 
 _NO_OPTIONS: dict = {}
-# References to a gradient that only the backward sweep holds, seen inside ``_accumulate``: the
-# sweep's local, the argument, getrefcount's own. Any more and someone else shares the array.
-_UNSHARED = 3
+
+
+def _refs_seen_by_callee(array: np.ndarray) -> int:
+    return sys.getrefcount(array)
+
+
+def _refs_of_an_unshared_local() -> int:
+    local = np.empty(0)
+    return _refs_seen_by_callee(local)
+
+
+# The references a method sees on an array that only its caller's local variable holds (the
+# backward sweep hands each leaf its gradient that way): measured, not assumed, so that an
+# interpreter counting differently cannot make a shared array look unshared. Any more and someone
+# else holds the array too.
+_UNSHARED = _refs_of_an_unshared_local()
 
 
 def _is_number(value: Any) -> bool:
