@@ -133,18 +133,22 @@ class Tensor(Node):
     # --- array facts ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
+        """The array's shape."""
         return np.shape(self.data)  # a constant's data may be a Python number
 
     @property
     def ndim(self) -> int:
+        """Number of dimensions."""
         return np.ndim(self.data)
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return np.size(self.data)
 
     @property
     def dtype(self) -> np.dtype:
+        """The array's dtype (float32 stays float32 through every gate)."""
         return np.asarray(self.data).dtype
 
     def __len__(self) -> int:
@@ -406,44 +410,53 @@ class Tensor(Node):
 
     # --- elementwise ---------------------------------------------------------------------------
     def exp(self) -> Tensor:
+        """e**x, elementwise (local gradient: its output)."""
         return record_nodes(
             ops.Exp, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def log(self) -> Tensor:
+        """Natural logarithm, elementwise (local gradient 1/x)."""
         return record_nodes(
             ops.Log, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
         return record_nodes(
             ops.Sqrt, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise (local gradient 1 - tanh²)."""
         return record_nodes(
             ops.Tanh, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def sigmoid(self) -> Tensor:
+        """Logistic sigmoid as one gate (local gradient s(1 - s))."""
         return record_nodes(
             ops.Sigmoid, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def relu(self) -> Tensor:
+        """max(0, x), elementwise (gradient 0 at x = 0)."""
         return record_nodes(
             ops.Relu, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def abs(self) -> Tensor:
+        """|x|, elementwise (gradient 0 at x = 0)."""
         return record_nodes(
             ops.Abs, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
         )
 
     def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        """Limited to [lo, hi]; the gradient passes where lo <= x <= hi."""
         return ops.clip(self, lo, hi)
 
     def dot(self, other: Any) -> Tensor:
+        """``np.dot`` for up to 2-D operands (dD·Xᵀ and Wᵀ·dD flow back)."""
         return ops.dot(self, _operand(other))
 
     def __repr__(self) -> str:
