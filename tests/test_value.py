@@ -192,6 +192,30 @@ def test_domain_errors_name_the_gate(expr, message):
         expr(v0, v1)
 
 
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        (lambda v0, v1: v0.sqrt(), r"gate 'sqrt': the gradient of sqrt at 0 is infinite"),
+        (lambda v0, v1: v0 ** (v1 * 0.5), r"gate 'pow': the gradient of x \*\* 0\.5 at x = 0"),
+        (lambda v0, v1: (-v1 - 1) ** (v1 + 1), r"gate 'pow': .*exponent needs a base >= 0"),
+    ],
+)
+def test_infinite_or_undefined_gradients_name_the_gate(expr, message):
+    v0, v1 = cr.Value(0.0), cr.Value(1.0)
+    out = expr(v0, v1)
+    with pytest.raises(cr.GateError, match=message):
+        out.backward()
+    assert v0.grad == 0.0 and v1.grad == 0.0  # a failed backward leaves every .grad untouched
+
+
+def test_value_to_a_value_power_gives_real_errors_and_gradients():
+    with pytest.raises(cr.GateError, match=r"gate 'pow': -0\.5 \*\* 0\.5 is not a real number"):
+        cr.Value(-0.5) ** cr.Value(0.5)
+    x, y = cr.Value(2.0), cr.Value(3.0)
+    (x**y).backward()
+    assert x.grad == 12.0 and y.grad == pytest.approx(8 * math.log(2.0), rel=1e-15)
+
+
 def test_domain_errors_are_value_errors_too():
     with pytest.raises(ValueError):
         cr.Value(-1.0).log()

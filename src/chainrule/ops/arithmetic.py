@@ -7,6 +7,8 @@ Inputs of a binary gate have the same shape (the tensor front end broadcasts exp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..engine import GateError
@@ -248,7 +250,7 @@ class Pow(Gate):
 
     @staticmethod
     def forward(ctx, x, y):
-        out = np.power(x, y)
+        out = _scalar_power(x, y) if type(x) is float and type(y) is float else np.power(x, y)
         ctx.save_for_backward(x, y, out)
         return out
 
@@ -259,6 +261,8 @@ class Pow(Gate):
         x, y, out = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
         rx, ry = raw(x), raw(y)
+        if type(x) is float:  # plain floats (a create_graph backward gets Values instead)
+            return _scalar_power_grads(ctx, grad, rx, ry, need_x, need_y)
         gx = gy = None
         if need_x:
             flat = ry == 0
@@ -272,3 +276,33 @@ class Pow(Gate):
             gy = grad * out * log(safe_x) * as_mask(np.logical_not(zero), rx)
         return gx, gy
 
+
+def _scalar_power(x: float, y: float) -> float:
+    """x ** y for Python floats, with the gate's own error where it is not a finite real."""
+    try:
+        out = x**y
+    except (ZeroDivisionError, OverflowError):
+        raise GateError(f"gate 'pow': {x!r} ** {y!r} is not a finite number") from None
+    if type(out) is complex:
+        raise GateError(f"gate 'pow': {x!r} ** {y!r} is not a real number")
+    return out
+
+
+def _scalar_power_grads(ctx, grad, x: float, y: float, need_x: bool, need_y: bool) -> tuple:
+    """Pow's gradients for Python floats: errors name the gate where a gradient is undefined."""
+    gx = gy = None
+    if need_x:
+        if y == 0:
+            gx = grad * 0.0
+        elif x == 0 and y < 1:
+            raise GateError(f"gate 'pow': the gradient of x ** {y!r} at x = 0 is infinite")
+        else:
+            gx = grad * y * _scalar_power(x, y - 1)
+    if need_y:
+        if x < 0:
+            raise GateError(
+                f"gate 'pow': the gradient with respect to the exponent needs a base >= 0, "
+                f"got {x!r}"
+            )
+        gy = grad * 0.0 if x == 0 and y >= 0 else grad * ctx.saved_tensors[2] * math.log(x)
+    return gx, gy

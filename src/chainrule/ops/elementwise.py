@@ -94,7 +94,10 @@ class Sqrt(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad / (out * 2),)
+        try:
+            return (grad / (out * 2),)
+        except ZeroDivisionError:
+            raise GateError("gate 'sqrt': the gradient of sqrt at 0 is infinite") from None
 
 
 class Tanh(Gate):
