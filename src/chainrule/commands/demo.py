@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--epochs",
         type=int,
-        default=300,
-        help="epochs of the closing spiral training run (default 300)",
+        default=2000,
+        help="epochs of the closing spiral training run (default 2000)",
     )
     parser.set_defaults(run=run)
 
