@@ -142,8 +142,8 @@ class Sigmoid(Gate):
             out = np.negative(x)  # 1 / (1 + e**-x) in one buffer: the same bits, one allocation
             with np.errstate(over="ignore"):
                 np.exp(out, out=out)
-            out += 1
-            np.divide(1, out, out=out)
+            out += 1.0  # a float, not an int: NumPy converts it faster (same bits)
+            np.reciprocal(out, out=out)  # IEEE 1.0 / out, cheaper than np.divide(1, out)
         else:
             with np.errstate(over="ignore"):
                 out = 1 / (1 + np.exp(-x))
