@@ -300,8 +300,9 @@ def _sweep(
     Gates are visited latest-made first: a node is always made after the nodes it was computed
     from, so this is a reverse topological order, found without a separate ordering pass. A
     heap holds the gate outputs that have received some gradient; one is processed only when
-    every gate made after it (so every consumer) is done, hence its gradient is complete. Leaves
-    are collected and finished at the end.
+    every gate made after it (so every consumer) is done, hence its gradient is complete. (An
+    input that would come straight back off the heap skips it.) Leaves are collected and
+    finished at the end.
 
     Gradients of leaves (and of nodes marked ``retain_grad``) are accumulated into ``.grad``
     unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched. ``observe``, if
@@ -317,8 +318,8 @@ def _sweep(
     else:
         heap.append((root._stamp, root))
     pop, get, push, add_leaf = grads.pop, grads.get, heappush, leaves.append
-    while heap:
-        node = heappop(heap)[1]
+    node = heappop(heap)[1] if heap else None
+    while node is not None:
         g = pop(node)
         if stop_at is not None:
             if node in stop_at:
@@ -336,6 +337,7 @@ def _sweep(
             in_grads = _check_arity(node, in_grads)
         if observe is not None:
             observe(node, g, in_grads)
+        follow = None  # the first input reached for the first time, held back from the heap
         for inp, gi in zip(inputs, in_grads):
             if gi is None or not inp.requires_grad:
                 continue
@@ -346,10 +348,20 @@ def _sweep(
                 grads[inp] = gi
                 if inp._gate is None:
                     add_leaf(inp)
+                elif follow is None:
+                    follow = inp
                 else:
                     push(heap, (inp._stamp, inp))
         if not retain_graph:
             node._saved = RELEASED
+        # The next node is the latest-made one waiting; when that is ``follow`` (always so along
+        # a chain) it is taken directly, sparing the heap a push and a pop.
+        if follow is not None and (not heap or follow._stamp < heap[0][0]):
+            node = follow
+        else:
+            if follow is not None:
+                push(heap, (follow._stamp, follow))
+            node = heappop(heap)[1] if heap else None
     in_grads = gi = None  # the last gate's gradients: a leaf may adopt its own if unshared
     for leaf in leaves:
         g = pop(leaf)
