@@ -113,6 +113,8 @@ def run_console(markdown: str) -> list[tuple[Block, str, int, str, str]]:
 def _check_file(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     markdown = path.read_text(encoding="utf-8")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")  # rich lays the train report out for 80 columns
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     checked = 0
     for block, printed, expected in run_python(path, markdown):
         checked += 1
