@@ -215,6 +215,13 @@ def test_nothing_to_explain_for_a_constant():
     assert e.rows == [] and "nothing" in str(e)
 
 
+def test_explaining_a_swept_circuit_says_backward_released_it():
+    f = chain()
+    f.backward()
+    with pytest.raises(RuntimeError, match=r"already swept by backward\(\).*retain_graph=True"):
+        cr.explain(f)
+
+
 def test_after_a_released_backward_the_message_names_retain_graph():
     out = chain()
     out.backward()

@@ -346,3 +346,9 @@ def test_a_fresh_gradient_is_adopted_without_a_copy():
     Double.apply(w).backward(np.ones((3, 2)))
     assert made[0]() is w.grad
     np.testing.assert_array_equal(w.grad, np.full((3, 2), 2.0))
+
+
+def test_creation_helpers_take_a_name():
+    for made in (cr.zeros(2, name="a"), cr.ones(2, name="a"), cr.randn(2, seed=0, name="a"),
+                 cr.arange(3.0, name="a")):
+        assert made.name == "a"

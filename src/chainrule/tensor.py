@@ -545,14 +545,18 @@ def tensor(
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
 
 
-def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *shape: Any, dtype: Any = np.float64, requires_grad: bool = False, name: str | None = None
+) -> Tensor:
     """A tensor of zeros."""
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad, name=name)
 
 
-def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+def ones(
+    *shape: Any, dtype: Any = np.float64, requires_grad: bool = False, name: str | None = None
+) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad, name=name)
 
 
 def randn(
@@ -561,18 +565,21 @@ def randn(
     generator: np.random.Generator | None = None,
     dtype: Any = np.float64,
     requires_grad: bool = False,
+    name: str | None = None,
 ) -> Tensor:
     """Standard normal samples from ``generator`` (or a new one seeded with ``seed``)."""
     if seed is not None and generator is not None:
         raise TypeError("randn: pass seed or generator, not both")
     rng = generator if generator is not None else np.random.default_rng(seed)
     data = rng.standard_normal(_shape(shape)).astype(dtype, copy=False)
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor(data, requires_grad=requires_grad, name=name)
 
 
-def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    *args: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
+) -> Tensor:
     """Evenly spaced values, like ``np.arange``."""
-    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad, name=name)
 
 
 def _shape(shape: tuple) -> tuple:

@@ -132,6 +132,14 @@ class Circuit:
         out = self.output_node
         if not out.requires_grad:
             return []
+        released = [w.name for w in self.gates if w.node._saved is RELEASED]
+        if released:
+            raise RuntimeError(
+                f"the circuit of '{self.output.name}' was already swept by backward(), which "
+                f"released the cached values of {', '.join(released[:3])}"
+                f"{'...' if len(released) > 3 else ''}; read it (explain, draw, trace steps) "
+                "before backward(), or call backward(retain_graph=True)"
+            )
         seed = out._default_seed() if seed is None else out._check_seed(seed)
         steps: list[Step] = []
 
