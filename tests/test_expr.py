@@ -212,3 +212,10 @@ def test_fuzz_expression_like_text_parses_and_builds_or_raises_expression_error(
         return
     assert isinstance(out, cr.Value)
     assert np.isfinite(out.data) or np.isnan(out.data) or np.isinf(out.data)
+
+
+@pytest.mark.parametrize(("text", "column"), [("x * y +", 8), ("  (x + y) *", 12), ("x -", 4)])
+def test_text_that_ends_too_early_points_past_its_end(text, column):
+    with pytest.raises(ExpressionError, match="syntax error") as caught:
+        parse(text)
+    assert caught.value.position == column

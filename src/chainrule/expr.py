@@ -174,7 +174,8 @@ def parse(text: str) -> Expression:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         message = (exc.msg or "invalid syntax").split(" (")[0]
-        raise ExpressionError(f"syntax error: {message}", shift + (exc.offset or 1)) from None
+        column = exc.offset or len(source.rstrip()) + 1  # 0: the text ended too early
+        raise ExpressionError(f"syntax error: {message}", shift + column) from None
     except (RecursionError, MemoryError):
         raise ExpressionError("expression is nested too deeply", 1) from None
     except ValueError as exc:
