@@ -47,6 +47,24 @@ def test_gates_are_visited_latest_made_first():
     assert visited == [d, c, b, a]
 
 
+def test_forks_add_up_whether_or_not_the_next_node_skips_the_heap():
+    x = cr.Value(0.7)
+    h = x.tanh()
+    sq = h * h  # one gate reaching the same node twice
+    late = h.exp()  # made after sq, so it waits on the heap while sq's inputs are handled
+    out = sq + late
+    visited = []
+    sweep_all(out, 1.0, lambda node, up, grads: visited.append(node) if grads is not None else None)
+    assert visited == [out, late, sq, h]
+    out.backward()
+    t = math.tanh(0.7)
+    assert math.isclose(x.grad, (2 * t + math.exp(t)) * (1 - t * t), rel_tol=1e-12)
+    x.zero_grad()
+    h = x.tanh()
+    (h * h).backward()  # the held-back input is reached a second time by the same gate
+    assert math.isclose(x.grad, 2 * t * (1 - t * t), rel_tol=1e-12)
+
+
 def test_topological_order_puts_every_node_before_its_inputs():
     x, y = cr.Value(1.0), cr.Value(2.0)
     out = ((x * y + x) * (y - 1.0)).exp() + x

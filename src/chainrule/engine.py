@@ -301,26 +301,25 @@ def _sweep(
     from, so this is a reverse topological order, found without a separate ordering pass. A
     heap holds the gate outputs that have received some gradient; one is processed only when
     every gate made after it (so every consumer) is done, hence its gradient is complete. (An
-    input that would come straight back off the heap skips it.) Leaves are collected and
-    finished at the end.
+    input that would come straight back off the heap skips it and the gradient dict.) Leaves
+    are collected and finished at the end.
 
     Gradients of leaves (and of nodes marked ``retain_grad``) are accumulated into ``.grad``
     unless ``stop_at`` is given, in which case nothing's ``.grad`` is touched. ``observe``, if
     given, is called as ``observe(node, upstream, input_grads)`` for each gate the sweep visits,
     and ``observe(node, upstream, None)`` for each leaf: readers of the circuit use it.
     """
-    grads: dict[Node, Any] = {root: seed}
+    grads: dict[Node, Any] = {}
     found: dict[Node, Any] = {}
     leaves: list[Node] = []
     heap: list[tuple[int, Node]] = []
-    if root._gate is None:
-        leaves.append(root)
-    else:
-        heap.append((root._stamp, root))
     pop, get, push, add_leaf = grads.pop, grads.get, heappush, leaves.append
-    node = heappop(heap)[1] if heap else None
+    node, g = root, seed
+    if root._gate is None:
+        grads[root] = seed
+        add_leaf(root)
+        node = None
     while node is not None:
-        g = pop(node)
         if stop_at is not None:
             if node in stop_at:
                 found[node] = g
@@ -337,32 +336,56 @@ def _sweep(
             in_grads = _check_arity(node, in_grads)
         if observe is not None:
             observe(node, g, in_grads)
-        follow = None  # the first input reached for the first time, held back from the heap
-        for inp, gi in zip(inputs, in_grads):
-            if gi is None or not inp.requires_grad:
-                continue
-            prev = get(inp)
-            if prev is not None:
-                grads[inp] = prev + gi
-            else:
-                grads[inp] = gi
-                if inp._gate is None:
-                    add_leaf(inp)
-                elif follow is None:
-                    follow = inp
-                else:
-                    push(heap, (inp._stamp, inp))
         if not retain_graph:
             node._saved = RELEASED
-        # The next node is the latest-made one waiting; when that is ``follow`` (always so along
-        # a chain) it is taken directly, sparing the heap a push and a pop.
-        if follow is not None and (not heap or follow._stamp < heap[0][0]):
-            node = follow
+        if len(inputs) == 1:  # most gates: the loop below, unrolled
+            inp = inputs[0]
+            gi = in_grads[0]
+            if gi is not None and inp.requires_grad:
+                prev = get(inp)
+                if prev is not None:
+                    grads[inp] = prev + gi
+                elif inp._gate is None:
+                    grads[inp] = gi
+                    add_leaf(inp)
+                elif not heap or inp._stamp < heap[0][0]:  # the latest-made node waiting: next
+                    node, g = inp, gi
+                    continue
+                else:
+                    grads[inp] = gi
+                    push(heap, (inp._stamp, inp))
         else:
+            # The first gate input reached for the first time and its gradient stay out of
+            # ``grads`` and the heap while they may be the very next node.
+            follow = follow_g = None
+            for inp, gi in zip(inputs, in_grads):
+                if gi is None or not inp.requires_grad:
+                    continue
+                prev = get(inp)
+                if prev is not None:
+                    grads[inp] = prev + gi
+                elif inp is follow:
+                    follow_g = follow_g + gi
+                elif inp._gate is None:
+                    grads[inp] = gi
+                    add_leaf(inp)
+                elif follow is None:
+                    follow, follow_g = inp, gi
+                else:
+                    grads[inp] = gi
+                    push(heap, (inp._stamp, inp))
             if follow is not None:
+                if not heap or follow._stamp < heap[0][0]:
+                    node, g = follow, follow_g
+                    continue
+                grads[follow] = follow_g
                 push(heap, (follow._stamp, follow))
-            node = heappop(heap)[1] if heap else None
-    in_grads = gi = None  # the last gate's gradients: a leaf may adopt its own if unshared
+        if heap:
+            node = heappop(heap)[1]
+            g = pop(node)
+        else:
+            node = None
+    in_grads = gi = follow_g = None  # a leaf may adopt its gradient if nothing else holds it
     for leaf in leaves:
         g = pop(leaf)
         if stop_at is not None:
