@@ -53,31 +53,29 @@ class Gate:
         Inputs that are not nodes (numbers, arrays) are constants. With no node among the inputs
         the gate just computes and returns a plain result.
         """
-        kinds = set(map(type, inputs))
-        if len(kinds) == 1:
-            front = getattr(kinds.pop(), "_front", None)
-            if front is not None:  # the common case: every input a node of one front end
-                recording = _GradMode.enabled and any(map(_requires_grad, inputs))
-                return record_nodes(cls, front, inputs, recording, options)
         front = None
-        requires_grad = False
+        requires_grad = constants = False
         for inp in inputs:
             if isinstance(inp, Node):
-                if front is None:
+                if inp._front is not front:
+                    if front is not None:
+                        raise GateError(
+                            f"gate '{cls.name}': cannot mix {front.__name__} and "
+                            f"{inp._front.__name__} inputs"
+                        )
                     front = inp._front
-                elif inp._front is not front:
-                    raise GateError(
-                        f"gate '{cls.name}': cannot mix {front.__name__} and "
-                        f"{inp._front.__name__} inputs"
-                    )
-                requires_grad = requires_grad or inp.requires_grad
+                if inp.requires_grad:
+                    requires_grad = True
+            else:
+                constants = True
         if front is None:
             return cls.forward(_Scratch(), *inputs, **options)
-        return record(cls, front, inputs, requires_grad and _GradMode.enabled, options)
+        if constants:  # numbers and arrays become constant nodes: a wire for each input slot
+            inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
+        return record_nodes(cls, front, inputs, requires_grad and _GradMode.enabled, options)
 
 
 _data = attrgetter("data")
-_requires_grad = attrgetter("requires_grad")
 
 
 def record_nodes(
@@ -117,12 +115,3 @@ def record_nodes(
         out.requires_grad = False
     return out
 
-
-def record(gate: type[Gate], front: type, inputs: tuple, recording: bool, options: dict) -> Any:
-    """Make the output node of ``gate`` over ``inputs`` (nodes or constants) of front end ``front``.
-
-    Constants are wrapped as constant nodes of ``front`` so that the circuit has a wire for each
-    input slot; the rest is :func:`record_nodes`.
-    """
-    inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
-    return record_nodes(gate, front, inputs, recording, options)
