@@ -117,7 +117,7 @@ class Tanh(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad * (1 - out * out),)
+        return (grad * (1.0 - out * out),)
 
 
 class Sigmoid(Gate):
@@ -153,7 +153,7 @@ class Sigmoid(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad * ((1 - out) * out),)
+        return (grad * ((1.0 - out) * out),)
 
 
 class Relu(Gate):
