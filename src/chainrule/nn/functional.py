@@ -174,7 +174,9 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
             f"{name}: labels of shape {y.shape} do not match {shape[0]} samples (expected "
             f"shape ({shape[0]},))"
         )
-    if y.min() < 0 or y.max() >= shape[1]:
+    # Viewed as unsigned, a negative label is huge: one reduction checks both ends of the range.
+    unsigned = y.view(y.dtype.str.replace("i", "u")) if y.dtype.kind == "i" else y
+    if unsigned.max() >= shape[1]:
         bad = y[(y < 0) | (y >= shape[1])][0]
         raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
     return y

@@ -177,6 +177,8 @@ class Relu(Gate):
         if type(x) is float:  # the scalar front end's hot path
             return (grad if x > 0 else grad * 0.0,)
         x = raw(x)
+        if type(grad) is np.ndarray:  # a bool mask multiplies as 0/1 in grad's dtype, uncopied
+            return (grad * (x > 0),)
         return (grad * as_mask(x > 0, x),)
 
 
