@@ -359,11 +359,12 @@ def _sweep(
             # ``grads`` and the heap while they may be the very next node.
             follow = follow_g = None
             for inp, gi in zip(inputs, in_grads):
-                if gi is None or not inp.requires_grad:
-                    continue
-                prev = get(inp)
+                prev = get(inp)  # only nodes that require grad are ever entered
                 if prev is not None:
-                    grads[inp] = prev + gi
+                    if gi is not None:
+                        grads[inp] = prev + gi
+                elif gi is None or not inp.requires_grad:
+                    continue
                 elif inp is follow:
                     follow_g = follow_g + gi
                 elif inp._gate is None:
