@@ -59,6 +59,9 @@ def test_cross_entropy_gradcheck_and_hessian_match_composition():
     [
         (np.array([0, 1, 2, 4, 0, 1]), "label 4 is out of range for 4 classes"),
         (np.array([0, 1, -1, 0, 0, 1]), "label -1 is out of range"),
+        (np.array([0, 1, -3, 0, 0, 1], dtype=np.int8), "label -3 is out of range"),
+        (np.array([0, 1, -2, 0, 0, 1], dtype=">i4"), "label -2 is out of range"),
+        (np.array([0, 1, 2, 0, 9, 1], dtype=np.uint16), "label 9 is out of range"),
         (np.array([0.0, 1, 2, 0, 0, 1]), "labels must be integers"),
         (np.array([0, 1]), r"labels of shape \(2,\) do not match 6 samples"),
     ],

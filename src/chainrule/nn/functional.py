@@ -160,6 +160,10 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
+# Each signed integer dtype (either byte order) and the unsigned one of the same size and order.
+_UNSIGNED = {np.dtype(f"{o}i{n}"): np.dtype(f"{o}u{n}") for o in "<>" for n in (1, 2, 4, 8)}
+
+
 def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
     shape = scores.data.shape if isinstance(scores, Node) else np.shape(scores)
     if len(shape) != 2 or 0 in shape:
@@ -175,7 +179,7 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
             f"shape ({shape[0]},))"
         )
     # Viewed as unsigned, a negative label is huge: one reduction checks both ends of the range.
-    unsigned = y.view(y.dtype.str.replace("i", "u")) if y.dtype.kind == "i" else y
+    unsigned = y.view(_UNSIGNED[y.dtype]) if y.dtype.kind == "i" else y
     if unsigned.max() >= shape[1]:
         bad = y[(y < 0) | (y >= shape[1])][0]
         raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
