@@ -88,7 +88,10 @@ class Affine(Gate):
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, with ``weight`` of shape (out_features, in_features) as in PyTorch."""
-    xs = x.data.shape if isinstance(x, Node) else np.shape(x)
+    if isinstance(x, Node):
+        xs = x.data.shape
+    else:
+        xs = x.shape if type(x) is np.ndarray else np.shape(x)
     ws = weight.data.shape if isinstance(weight, Node) else np.shape(weight)
     if len(ws) != 2 or not xs or xs[-1] != ws[1]:
         raise GateError(
