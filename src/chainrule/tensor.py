@@ -39,6 +39,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, np.complexfloating)
 
 
+
+def _elementwise_method(gate: Any, doc: str) -> Any:
+    """A Tensor method applying the one-input ``gate`` to the tensor (recorded directly)."""
+
+    def method(self: Tensor) -> Tensor:
+        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
+                            _NO_OPTIONS)
+
+    method.__name__ = method.__qualname__ = gate.name
+    method.__doc__ = doc
+    return method
+
 class Tensor(Node):
     """An array in a circuit. ``.data`` is an ndarray; ``.grad`` an ndarray of the same shape (or
     None). Create with :func:`tensor`; integer and bool tensors cannot require grad."""
@@ -408,48 +420,14 @@ class Tensor(Node):
         """Log-softmax along ``axis``."""
         return ops.log_softmax(self, axis)
 
-    # --- elementwise ---------------------------------------------------------------------------
-    def exp(self) -> Tensor:
-        """e**x, elementwise (local gradient: its output)."""
-        return record_nodes(
-            ops.Exp, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def log(self) -> Tensor:
-        """Natural logarithm, elementwise (local gradient 1/x)."""
-        return record_nodes(
-            ops.Log, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def sqrt(self) -> Tensor:
-        """Square root, elementwise."""
-        return record_nodes(
-            ops.Sqrt, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def tanh(self) -> Tensor:
-        """Hyperbolic tangent, elementwise (local gradient 1 - tanh²)."""
-        return record_nodes(
-            ops.Tanh, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def sigmoid(self) -> Tensor:
-        """Logistic sigmoid as one gate (local gradient s(1 - s))."""
-        return record_nodes(
-            ops.Sigmoid, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def relu(self) -> Tensor:
-        """max(0, x), elementwise (gradient 0 at x = 0)."""
-        return record_nodes(
-            ops.Relu, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
-
-    def abs(self) -> Tensor:
-        """|x|, elementwise (gradient 0 at x = 0)."""
-        return record_nodes(
-            ops.Abs, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
-        )
+    # --- elementwise (one gate each, recorded directly: these are on the hot path) ---------------
+    exp = _elementwise_method(ops.Exp, "e**x, elementwise (local gradient: its output).")
+    log = _elementwise_method(ops.Log, "Natural logarithm, elementwise (local gradient 1/x).")
+    sqrt = _elementwise_method(ops.Sqrt, "Square root, elementwise.")
+    tanh = _elementwise_method(ops.Tanh, "Hyperbolic tangent (local gradient 1 - tanh²).")
+    sigmoid = _elementwise_method(ops.Sigmoid, "Logistic sigmoid as one gate (gradient s(1 - s)).")
+    relu = _elementwise_method(ops.Relu, "max(0, x), elementwise (gradient 0 at x = 0).")
+    abs = _elementwise_method(ops.Abs, "|x|, elementwise (gradient 0 at x = 0).")
 
     def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
         """Limited to [lo, hi]; the gradient passes where lo <= x <= hi."""
