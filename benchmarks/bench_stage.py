@@ -30,12 +30,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import format_seconds, markdown_table  # noqa: E402
+from _twolayer import (  # noqa: E402
+    D_IN,
+    D_OUT,
+    LEARNING_RATE,
+    SEED,
+    H,
+    N,
+    chainrule_eager,
+    numpy_floor,
+    two_layer_data,
+    two_layer_loss,
+)
 
 import chainrule as cr  # noqa: E402
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10
-LEARNING_RATE = 1e-4
-SEED = 0
 CHAIN_SHAPE = (16, 16)
 CHAIN_CYCLES = 10  # six gates per cycle: 60 gates
 
@@ -54,37 +63,6 @@ def interleaved_best(runs: dict[str, Callable[[], object]], rounds: int) -> dict
 
 
 # --- (a) the two-layer network -------------------------------------------------------------------
-def two_layer_data() -> tuple[np.ndarray, ...]:
-    """x, y, w1, w2 from one seeded generator (standard normal, like the notes' randn)."""
-    gen = np.random.default_rng(SEED)
-    x, y = gen.standard_normal((N, D_IN)), gen.standard_normal((N, D_OUT))
-    w1, w2 = gen.standard_normal((D_IN, H)), gen.standard_normal((H, D_OUT))
-    return x, y, w1, w2
-
-
-def train_numpy(steps: int, x, y, w1, w2) -> float:
-    """The floor: forward and hand-written backward in NumPy, the notes' loop."""
-    loss = 0.0
-    for _ in range(steps):
-        h = 1 / (1 + np.exp(-x.dot(w1)))
-        y_pred = h.dot(w2)
-        loss = np.square(y_pred - y).sum()
-        grad_y_pred = 2.0 * (y_pred - y)
-        grad_w2 = h.T.dot(grad_y_pred)
-        grad_h = grad_y_pred.dot(w2.T)
-        grad_w1 = x.T.dot(grad_h * h * (1 - h))
-        w1 -= LEARNING_RATE * grad_w1
-        w2 -= LEARNING_RATE * grad_w2
-    return float(loss)
-
-
-def two_layer_loss(x, y, w1, w2):
-    """The loss the staged and eager loops differentiate."""
-    h = cr.sigmoid(x @ w1)
-    y_pred = h @ w2
-    return ((y_pred - y) ** 2).sum()
-
-
 def train_staged(staged: cr.Staged, steps: int, x, y, w1, w2) -> float:
     """The same loop with the gradients from a function staged once, outside the loop."""
     loss = 0.0
@@ -93,20 +71,6 @@ def train_staged(staged: cr.Staged, steps: int, x, y, w1, w2) -> float:
         w1 -= LEARNING_RATE * grad_w1
         w2 -= LEARNING_RATE * grad_w2
     return float(loss)
-
-
-def train_eager(steps: int, x, y, w1, w2) -> float:
-    """The same loop with chainrule's eager engine recording and sweeping every step."""
-    t1, t2 = cr.tensor(w1, requires_grad=True), cr.tensor(w2, requires_grad=True)
-    t1.data, t2.data = w1, w2  # update the caller's arrays, as the other loops do
-    loss = None
-    for _ in range(steps):
-        loss = two_layer_loss(x, y, t1, t2)
-        loss.backward()
-        t1.data -= LEARNING_RATE * t1.grad
-        t2.data -= LEARNING_RATE * t2.grad
-        t1.grad = t2.grad = None
-    return loss.item()
 
 
 # --- (b) a chain of elementwise gates ------------------------------------------------------------
@@ -160,9 +124,9 @@ def main() -> int:
     data = two_layer_data()
     staged = cr.stage(two_layer_loss, *data, wrt=(2, 3))
     losses = {
-        "NumPy (hand-written backprop)": train_numpy(args.steps, *(a.copy() for a in data)),
+        "NumPy (hand-written backprop)": numpy_floor(args.steps, *(a.copy() for a in data)),
         "cr.stage": train_staged(staged, args.steps, *(a.copy() for a in data)),
-        "chainrule eager": train_eager(args.steps, *(a.copy() for a in data)),
+        "chainrule eager": chainrule_eager(args.steps, *(a.copy() for a in data)),
     }
     reference = losses["NumPy (hand-written backprop)"]
     for name, loss in losses.items():
@@ -171,9 +135,9 @@ def main() -> int:
             return 1
     copies = [[a.copy() for a in data] for _ in range(3)]
     loops = {
-        "NumPy (hand-written backprop)": lambda: train_numpy(args.steps, *copies[0]),
+        "NumPy (hand-written backprop)": lambda: numpy_floor(args.steps, *copies[0]),
         "cr.stage": lambda: train_staged(staged, args.steps, *copies[1]),
-        "chainrule eager": lambda: train_eager(args.steps, *copies[2]),
+        "chainrule eager": lambda: chainrule_eager(args.steps, *copies[2]),
     }
     times = interleaved_best(loops, args.rounds)
     floor = times["NumPy (hand-written backprop)"]

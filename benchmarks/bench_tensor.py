@@ -26,6 +26,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import best_of, format_seconds, markdown_table  # noqa: E402
+from _twolayer import (  # noqa: E402
+    D_IN,
+    D_OUT,
+    LEARNING_RATE,
+    SEED,
+    H,
+    N,
+    chainrule_eager,
+    numpy_floor,
+    two_layer_data,
+)
 
 import chainrule as cr  # noqa: E402
 
@@ -34,55 +45,11 @@ try:
 except ImportError:  # PyTorch is optional: the floor and chainrule still run
     torch = None
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10
-LEARNING_RATE = 1e-4
-SEED = 0
 CHAIN_SHAPE = (16, 16)
 CHAIN_CYCLES = 10  # six gates per cycle: 60 gates
 
 
 # --- (a) the two-layer network -------------------------------------------------------------------
-def two_layer_data() -> tuple[np.ndarray, ...]:
-    """x, y, W1, W2 from one seeded generator (standard normal, like the notes' randn)."""
-    gen = np.random.default_rng(SEED)
-    x, y = gen.standard_normal((N, D_IN)), gen.standard_normal((N, D_OUT))
-    w1, w2 = gen.standard_normal((D_IN, H)), gen.standard_normal((H, D_OUT))
-    return x, y, w1, w2
-
-
-def train_numpy(steps: int, x, y, w1, w2) -> float:
-    """The floor: forward and hand-written backward in NumPy, as in the notes."""
-    w1, w2 = w1.copy(), w2.copy()
-    loss = 0.0
-    for _ in range(steps):
-        h = 1 / (1 + np.exp(-x.dot(w1)))
-        y_pred = h.dot(w2)
-        loss = np.square(y_pred - y).sum()
-        grad_y_pred = 2.0 * (y_pred - y)
-        grad_w2 = h.T.dot(grad_y_pred)
-        grad_h = grad_y_pred.dot(w2.T)
-        grad_w1 = x.T.dot(grad_h * h * (1 - h))
-        w1 -= LEARNING_RATE * grad_w1
-        w2 -= LEARNING_RATE * grad_w2
-    return float(loss)
-
-
-def train_chainrule(steps: int, x, y, w1, w2) -> float:
-    """The same loop with chainrule computing the gradients."""
-    w1 = cr.tensor(w1, requires_grad=True)
-    w2 = cr.tensor(w2, requires_grad=True)
-    loss = None
-    for _ in range(steps):
-        h = (x @ w1).sigmoid()
-        y_pred = h @ w2
-        loss = ((y_pred - y) ** 2).sum()
-        loss.backward()
-        w1.data -= LEARNING_RATE * w1.grad
-        w2.data -= LEARNING_RATE * w2.grad
-        w1.grad = w2.grad = None
-    return loss.item()
-
-
 def train_torch(steps: int, x, y, w1, w2) -> float:
     """The same loop in PyTorch eager mode."""
     x, y = torch.from_numpy(x), torch.from_numpy(y)
@@ -145,6 +112,11 @@ def chain_torch(x: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
 
 # --- the run -------------------------------------------------------------------------------------
+def _copies(arrays: tuple) -> list:
+    """Fresh copies, so that every run starts from the same weights (the loops update in place)."""
+    return [a.copy() for a in arrays]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="training steps per timed run (a)")
@@ -161,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     data = two_layer_data()
     losses = {
-        "NumPy (hand-written backprop)": train_numpy(args.steps, *data),
-        "chainrule": train_chainrule(args.steps, *data),
+        "NumPy (hand-written backprop)": numpy_floor(args.steps, *_copies(data)),
+        "chainrule": chainrule_eager(args.steps, *_copies(data)),
     }
     if torch is not None:
         losses["PyTorch eager"] = train_torch(args.steps, *data)
@@ -172,11 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} reached loss {loss!r}, the floor {floor_loss!r}", file=sys.stderr)
             return 1
 
-    runners = {"NumPy (hand-written backprop)": train_numpy, "chainrule": train_chainrule}
+    runners = {"NumPy (hand-written backprop)": numpy_floor, "chainrule": chainrule_eager}
     if torch is not None:
         runners["PyTorch eager"] = train_torch
     times = {
-        name: best_of(lambda fn=fn: fn(args.steps, *data), repeat=args.repeat)
+        name: best_of(lambda fn=fn: fn(args.steps, *_copies(data)), repeat=args.repeat)
         for name, fn in runners.items()
     }
     floor = times["NumPy (hand-written backprop)"]
