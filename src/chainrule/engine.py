@@ -9,7 +9,6 @@ value fans out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from heapq import heappop, heappush
 from itertools import count
@@ -457,12 +456,3 @@ class _grad_mode(_SetGradMode):
 
     def __init__(self, mode: bool) -> None:
         self.mode = mode
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for a finite real number (used to validate scalar seeds)."""
-    try:
-        return math.isfinite(value)
-    except TypeError:
-        return False
-

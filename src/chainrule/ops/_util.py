@@ -14,11 +14,6 @@ def raw(value: Any) -> Any:
     return value.data if isinstance(value, Node) else value
 
 
-def is_scalar(value: Any) -> bool:
-    """True for the scalar front end's data: a Python float."""
-    return type(value) is float
-
-
 def as_mask(condition: Any, like: Any) -> Any:
     """A 0/1 multiplier with ``like``'s dtype (so float32 gradients stay float32)."""
     if type(condition) is bool:
