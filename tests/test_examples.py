@@ -1,0 +1,30 @@
+"""The scripts in examples/ run to completion and report what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("staged_training.py", "training accuracy"),
+        ("train_spiral.py", "same predictions = True"),
+    ],
+)
+def test_example_runs(script, expected, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout
