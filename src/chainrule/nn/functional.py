@@ -164,6 +164,8 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 # Each signed integer dtype (either byte order) and the unsigned one of the same size and order.
+_max, _sum = np.maximum.reduce, np.add.reduce
+
 _UNSIGNED = {np.dtype(f"{o}i{n}"): np.dtype(f"{o}u{n}") for o in "<>" for n in (1, 2, 4, 8)}
 
 
@@ -183,7 +185,7 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
         )
     # Viewed as unsigned, a negative label is huge: one reduction checks both ends of the range.
     unsigned = y.view(_UNSIGNED[y.dtype]) if y.dtype.kind == "i" else y
-    if unsigned.max() >= shape[1]:
+    if _max(unsigned) >= shape[1]:  # y is non-empty: the ufunc reduction, without .max()'s layer
         bad = y[(y < 0) | (y >= shape[1])][0]
         raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
     return y
@@ -210,11 +212,10 @@ class SoftmaxCrossEntropy(Gate):
         rows = np.arange(len(labels))
         losses = np.log(total[:, 0]) - z[rows, labels]
         ctx.save_for_backward(s, e, total)
-        if reduction == "mean":
-            return np.asarray(losses.mean())
-        if reduction == "sum":
-            return np.asarray(losses.sum())
-        return losses
+        if reduction == "none":
+            return losses
+        total = _sum(losses)  # what .sum() and .mean() reduce with, without their Python layer
+        return np.asarray(total / len(losses) if reduction == "mean" else total)
 
     @staticmethod
     def backward(ctx, grad):
