@@ -415,8 +415,12 @@ def backward(
 ) -> None:
     """Sweep ``root``'s circuit backward, accumulating gradients into leaves' ``.grad``."""
     seed = _prepare_seed(root, grad, create_graph)
-    with _grad_mode(create_graph):
+    previous = _GradMode.enabled  # _grad_mode's work, inline: this runs once per training step
+    _GradMode.enabled = create_graph
+    try:
         _sweep(root, seed, retain_graph or create_graph, create_graph)
+    finally:
+        _GradMode.enabled = previous
 
 
 def sweep_all(root: Node, seed: Any, observe: Any) -> None:

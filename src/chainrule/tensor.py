@@ -102,7 +102,10 @@ class Tensor(Node):
                 f"backward() on a tensor of shape {self.shape} needs grad= (an array of that "
                 "shape): only a single-element output has an implicit gradient of 1"
             )
-        return np.ones(self.data.shape, self.data.dtype)  # ones_like, without its Python layer
+        shape, dtype = self.data.shape, self.data.dtype
+        if not shape:  # a scalar loss: np.array skips np.ones' Python layer
+            return np.array(1, dtype)
+        return np.ones(shape, dtype)
 
     def _check_seed(self, grad: Any) -> Any:
         if isinstance(grad, Tensor):
