@@ -71,7 +71,7 @@ class Gate:
         if front is None:
             return cls.forward(_Scratch(), *inputs, **options)
         if constants:  # numbers and arrays become constant nodes: a wire for each input slot
-            inputs = tuple(i if isinstance(i, Node) else front._constant(i) for i in inputs)
+            inputs = tuple([i if isinstance(i, Node) else front._constant(i) for i in inputs])
         return record_nodes(cls, front, inputs, requires_grad and _GradMode.enabled, options)
 
 
@@ -93,8 +93,10 @@ def record_nodes(
     if len(inputs) == 1:  # most gates: spare the * (and **) argument packing
         x = inputs[0].data
         data = gate.forward(out, x, **options) if options else gate.forward(out, x)
-    else:
+    elif options:
         data = gate.forward(out, *map(_data, inputs), **options)
+    else:
+        data = gate.forward(out, *map(_data, inputs))
     if type(data) is not front._data_type:
         raw_out, data = data, front._coerce(data, gate)
         if out._saved:  # a saved output must stay the output (create_graph maps it to this node)
