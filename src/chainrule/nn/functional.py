@@ -163,9 +163,10 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
-# Each signed integer dtype (either byte order) and the unsigned one of the same size and order.
+# .max()/.sum()/.mean() reduce with these ufuncs behind a Python layer; the gate calls them.
 _max, _sum = np.maximum.reduce, np.add.reduce
 
+# Each signed integer dtype (either byte order) and the unsigned one of the same size and order.
 _UNSIGNED = {np.dtype(f"{o}i{n}"): np.dtype(f"{o}u{n}") for o in "<>" for n in (1, 2, 4, 8)}
 
 
@@ -183,9 +184,9 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
             f"{name}: labels of shape {y.shape} do not match {shape[0]} samples (expected "
             f"shape ({shape[0]},))"
         )
-    # Viewed as unsigned, a negative label is huge: one reduction checks both ends of the range.
+    # Viewed as unsigned, a negative label is huge: one argmax checks both ends of the range.
     unsigned = y.view(_UNSIGNED[y.dtype]) if y.dtype.kind == "i" else y
-    if _max(unsigned) >= shape[1]:  # y is non-empty: the ufunc reduction, without .max()'s layer
+    if unsigned[unsigned.argmax()] >= shape[1]:  # y is non-empty; argmax beats max's ufunc reduce
         bad = y[(y < 0) | (y >= shape[1])][0]
         raise GateError(f"{name}: label {int(bad)} is out of range for {shape[1]} classes")
     return y
@@ -206,16 +207,16 @@ class SoftmaxCrossEntropy(Gate):
 
     @staticmethod
     def forward(ctx, s, *, labels, reduction):
-        z = s - s.max(axis=1, keepdims=True)
+        z = s - _max(s, axis=1, keepdims=True)
         e = np.exp(z)
-        total = e.sum(axis=1, keepdims=True)
+        total = _sum(e, axis=1, keepdims=True)
         rows = np.arange(len(labels))
         losses = np.log(total[:, 0]) - z[rows, labels]
         ctx.save_for_backward(s, e, total)
         if reduction == "none":
             return losses
-        total = _sum(losses)  # what .sum() and .mean() reduce with, without their Python layer
-        return np.asarray(total / len(losses) if reduction == "mean" else total)
+        summed = _sum(losses)
+        return np.asarray(summed / len(losses) if reduction == "mean" else summed)
 
     @staticmethod
     def backward(ctx, grad):
