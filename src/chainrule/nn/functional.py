@@ -231,7 +231,12 @@ class SoftmaxCrossEntropy(Gate):
             d = e / total
             d[np.arange(n), labels] -= 1
             if reduction != "none":
-                d *= grad / n if reduction == "mean" else grad
+                if reduction == "sum":
+                    d *= grad
+                elif grad.dtype == np.float64:  # as a Python float: the same IEEE division, and
+                    d *= float(grad) / n  # no 0-d array operation
+                else:
+                    d *= grad / n
                 return (d,)
         if reduction == "mean":
             return (d * (grad / n),)
