@@ -39,17 +39,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, np.complexfloating)
 
 
-
 def _elementwise_method(gate: Any, doc: str) -> Any:
     """A Tensor method applying the one-input ``gate`` to the tensor (recorded directly)."""
 
     def method(self: Tensor) -> Tensor:
-        return record_nodes(gate, Tensor, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            gate, Tensor, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     method.__name__ = method.__qualname__ = gate.name
     method.__doc__ = doc
     return method
+
 
 class Tensor(Node):
     """An array in a circuit. ``.data`` is an ndarray; ``.grad`` an ndarray of the same shape (or
@@ -198,6 +199,7 @@ class Tensor(Node):
         )
 
     def _scalar(self, gate: Any, c: Any) -> Tensor:
+        """``gate`` with the number ``c`` as its constant option (translate, scale, pow)."""
         if type(c) is not float and type(c) is not int:
             c = c.item() if isinstance(c, np.generic) else c  # weak, as Python numbers: f32 stays
         return record_nodes(
@@ -205,43 +207,16 @@ class Tensor(Node):
         )
 
     def __add__(self, other: Any) -> Tensor:
-        kind = type(other)
-        if kind is float or kind is int:
-            return record_nodes(
-                ar.Translate,
-                Tensor,
-                (self,),
-                self.requires_grad and _GradMode.enabled,
-                {"c": other},
-            )
         if _is_number(other):
             return self._scalar(ar.Translate, other)
         return _binary(ar.Add, self, _operand(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        kind = type(other)
-        if kind is float or kind is int:
-            return record_nodes(
-                ar.Translate,
-                Tensor,
-                (self,),
-                self.requires_grad and _GradMode.enabled,
-                {"c": other},
-            )
         if _is_number(other):
             return self._scalar(ar.Translate, other)
         return _binary(ar.Add, _operand(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        kind = type(other)
-        if kind is float or kind is int:
-            return record_nodes(
-                ar.Translate,
-                Tensor,
-                (self,),
-                self.requires_grad and _GradMode.enabled,
-                {"c": -other},
-            )
         if _is_number(other):
             return self._scalar(ar.Translate, -other)
         return _binary(ar.Sub, self, _operand(other))
@@ -252,21 +227,11 @@ class Tensor(Node):
         return _binary(ar.Sub, _operand(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        kind = type(other)
-        if kind is float or kind is int:
-            return record_nodes(
-                ar.Scale, Tensor, (self,), self.requires_grad and _GradMode.enabled, {"c": other}
-            )
         if _is_number(other):
             return self._scalar(ar.Scale, other)
         return _binary(ar.Mul, self, _operand(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        kind = type(other)
-        if kind is float or kind is int:
-            return record_nodes(
-                ar.Scale, Tensor, (self,), self.requires_grad and _GradMode.enabled, {"c": other}
-            )
         if _is_number(other):
             return self._scalar(ar.Scale, other)
         return _binary(ar.Mul, _operand(other), self)
