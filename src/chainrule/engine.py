@@ -415,19 +415,13 @@ def backward(
 ) -> None:
     """Sweep ``root``'s circuit backward, accumulating gradients into leaves' ``.grad``."""
     seed = _prepare_seed(root, grad, create_graph)
-    previous = _GradMode.enabled  # _grad_mode's work, inline: this runs once per training step
-    _GradMode.enabled = create_graph
-    try:
-        _sweep(root, seed, retain_graph or create_graph, create_graph)
-    finally:
-        _GradMode.enabled = previous
+    _sweep_recording(create_graph, root, seed, retain_graph or create_graph, create_graph)
 
 
 def sweep_all(root: Node, seed: Any, observe: Any) -> None:
     """A full backward sweep that keeps the circuit and touches no ``.grad``, reporting each
     step to ``observe`` (see :func:`_sweep`); used by the readers of a circuit."""
-    with _grad_mode(False):
-        _sweep(root, seed, True, False, set(), observe)
+    _sweep_recording(False, root, seed, True, False, set(), observe)
 
 
 def gradients(
@@ -444,8 +438,9 @@ def gradients(
     any ``.grad``. With ``create_graph`` the gradients are nodes that can be differentiated again.
     """
     seed = _prepare_seed(output, grad_output, create_graph)
-    with _grad_mode(create_graph):
-        found = _sweep(output, seed, retain_graph or create_graph, create_graph, set(inputs))
+    found = _sweep_recording(
+        create_graph, output, seed, retain_graph or create_graph, create_graph, set(inputs)
+    )
     result = []
     for inp in inputs:
         g = found.get(inp)
@@ -455,8 +450,13 @@ def gradients(
     return tuple(result)
 
 
-class _grad_mode(_SetGradMode):
-    """Grad mode for the duration of a sweep: on only when the backward pass is recorded."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = mode
+def _sweep_recording(recording: bool, *sweep_args: Any) -> dict:
+    """Run :func:`_sweep` with grad mode on only when the backward pass itself is recorded
+    (``create_graph``), restoring the caller's mode afterwards. A plain function, not a context
+    manager object: this runs once per training step."""
+    previous = _GradMode.enabled
+    _GradMode.enabled = recording
+    try:
+        return _sweep(*sweep_args)
+    finally:
+        _GradMode.enabled = previous
