@@ -25,6 +25,7 @@ demo: $(STAMP) graphviz
 
 test: $(STAMP) graphviz
 	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -125,8 +125,11 @@ def bench_mlp(repeat: int) -> list:
         for name, loss in losses.items():
             if not math.isclose(loss, reference, rel_tol=1e-9, abs_tol=1e-12):
                 raise SystemExit(f"loss mismatch: {name} gives {loss!r}, micrograd {reference!r}")
-    runs = {(name, collect): (lambda m=m: m.step(X, y)) for name, m in models.items()
-            for collect in (True, False)}
+    runs = {
+        (name, collect): (lambda m=m: m.step(X, y))
+        for name, m in models.items()
+        for collect in (True, False)
+    }
     times = interleaved(runs, repeat)
     rows = []
     for name in models:
@@ -189,15 +192,25 @@ def bench_chain(depth: int, repeat: int) -> list:
             raise SystemExit(f"chain gradient mismatch: chainrule {grad!r}, PyTorch {t_grad!r}")
         runs.update({("torch", c): lambda: run_torch_chain(depth) for c in (True, False)})
     times = interleaved(runs, repeat)
-    rows = [["chainrule", format_seconds(times["chainrule", True]), "",
-             format_seconds(times["chainrule", False]), "", f"{grad:.12e}"]]
+    rows = [
+        [
+            "chainrule",
+            format_seconds(times["chainrule", True]),
+            "",
+            format_seconds(times["chainrule", False]),
+            "",
+            f"{grad:.12e}",
+        ]
+    ]
     if torch is None:
         rows.append(["PyTorch", "not installed", "", "", "", ""])
     else:
         cells = ["PyTorch (0-d float64 tensors)"]
         for c in (True, False):
-            cells += [format_seconds(times["torch", c]),
-                      f"{times['torch', c] / times['chainrule', c]:.2f}x"]
+            cells += [
+                format_seconds(times["torch", c]),
+                f"{times['torch', c] / times['chainrule', c]:.2f}x",
+            ]
         rows.append(cells + [f"{t_grad:.12e}"])
     rows.append(["micrograd", micrograd_chain_fails(depth), "", "", "", ""])
     return rows
@@ -220,14 +233,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depth", type=int, default=200_000, help="gates in the deep chain")
     args = parser.parse_args(argv)
 
-    print(f"Python {platform.python_version()} ({platform.machine()}), best of {args.repeat}; "
-          "'GC on' is Python's default, 'GC off' pauses the cyclic collector while timing\n")
+    print(
+        f"Python {platform.python_version()} ({platform.machine()}), best of {args.repeat}; "
+        "'GC on' is Python's default, 'GC off' pauses the cyclic collector while timing\n"
+    )
     print("### Scalar MLP training step (2-16-16-1 ReLU, 50 points, SVM loss + L2, SGD)\n")
     header = ["implementation", "GC on", "speed-up", "GC off", "speed-up", "loss (1st step)"]
     print(markdown_table(header, bench_mlp(args.repeat)))
     print(f"\n### Forward + backward through a chain of {args.depth:,} gates\n")
-    header = ["implementation", "GC on", "chainrule faster by", "GC off", "chainrule faster by",
-              "dy/dx"]
+    header = [
+        "implementation",
+        "GC on",
+        "chainrule faster by",
+        "GC off",
+        "chainrule faster by",
+        "dy/dx",
+    ]
     print(markdown_table(header, bench_chain(args.depth, args.repeat)))
 
 

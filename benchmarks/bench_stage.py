@@ -112,13 +112,19 @@ def chain_eager(x: np.ndarray) -> tuple[float, np.ndarray]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed run (a)")
-    parser.add_argument("--chain-calls", type=int, default=200,
-                        help="forward+backward passes of the chain per timed run (b)")
+    parser.add_argument(
+        "--chain-calls",
+        type=int,
+        default=200,
+        help="forward+backward passes of the chain per timed run (b)",
+    )
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds; the best is kept")
     args = parser.parse_args()
 
-    print(f"Python {platform.python_version()}, NumPy {np.__version__}, "
-          f"{platform.machine()}, float64\n")
+    print(
+        f"Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"{platform.machine()}, float64\n"
+    )
 
     # (a)
     data = two_layer_data()
@@ -141,10 +147,13 @@ def main() -> int:
     }
     times = interleaved_best(loops, args.rounds)
     floor = times["NumPy (hand-written backprop)"]
-    print(f"(a) two-layer net, {N}x{D_IN} -> {H} (sigmoid) -> {D_OUT}, {args.steps} steps per "
-          f"run, best of {args.rounds} rounds; loss after {args.steps} steps {reference:.6g}\n")
-    rows = [[name, format_seconds(t / args.steps), f"{t / floor:.2f}x"]
-            for name, t in times.items()]
+    print(
+        f"(a) two-layer net, {N}x{D_IN} -> {H} (sigmoid) -> {D_OUT}, {args.steps} steps per "
+        f"run, best of {args.rounds} rounds; loss after {args.steps} steps {reference:.6g}\n"
+    )
+    rows = [
+        [name, format_seconds(t / args.steps), f"{t / floor:.2f}x"] for name, t in times.items()
+    ]
     print(markdown_table(["way", "time per step", "vs NumPy"], rows))
 
     # (b)
@@ -153,8 +162,10 @@ def main() -> int:
     expected = chain_numpy(x)
     for name, fn in {"cr.stage": staged_chain, "chainrule eager": chain_eager}.items():
         value, grad = fn(x)
-        if not (np.isclose(value, expected[0], rtol=1e-12)
-                and np.allclose(grad, expected[1], rtol=1e-12, atol=1e-15)):
+        if not (
+            np.isclose(value, expected[0], rtol=1e-12)
+            and np.allclose(grad, expected[1], rtol=1e-12, atol=1e-15)
+        ):
             print(f"{name}: chain result differs from the floor", file=sys.stderr)
             return 1
     calls = args.chain_calls
@@ -163,17 +174,25 @@ def main() -> int:
         def run() -> None:
             for _ in range(calls):
                 fn(x)
+
         return run
 
-    chains = {"NumPy (hand-written forward+backward)": many(chain_numpy),
-              "cr.stage": many(staged_chain), "chainrule eager": many(chain_eager)}
+    chains = {
+        "NumPy (hand-written forward+backward)": many(chain_numpy),
+        "cr.stage": many(staged_chain),
+        "chainrule eager": many(chain_eager),
+    }
     times = interleaved_best(chains, args.rounds)
     floor = times["NumPy (hand-written forward+backward)"]
     gates = 6 * CHAIN_CYCLES
-    print(f"\n(b) {gates} elementwise gates + sum on {CHAIN_SHAPE[0]}x{CHAIN_SHAPE[1]} float64, "
-          f"forward+backward, {calls} calls per run, best of {args.rounds} rounds\n")
-    rows = [[name, format_seconds(t / calls), format_seconds(t / calls / gates),
-             f"{t / floor:.2f}x"] for name, t in times.items()]
+    print(
+        f"\n(b) {gates} elementwise gates + sum on {CHAIN_SHAPE[0]}x{CHAIN_SHAPE[1]} float64, "
+        f"forward+backward, {calls} calls per run, best of {args.rounds} rounds\n"
+    )
+    rows = [
+        [name, format_seconds(t / calls), format_seconds(t / calls / gates), f"{t / floor:.2f}x"]
+        for name, t in times.items()
+    ]
     print(markdown_table(["way", "time per call", "per gate", "vs NumPy"], rows))
     return 0
 

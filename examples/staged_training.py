@@ -63,8 +63,9 @@ def main() -> None:
     args = parser.parse_args()
 
     x, labels = cr.data.spiral(n_per_class=100, classes=3, seed=0)
-    model = cr.nn.Sequential(cr.nn.Linear(2, HIDDEN, seed=1), cr.nn.Tanh(),
-                             cr.nn.Linear(HIDDEN, 3, seed=2))
+    model = cr.nn.Sequential(
+        cr.nn.Linear(2, HIDDEN, seed=1), cr.nn.Tanh(), cr.nn.Linear(HIDDEN, 3, seed=2)
+    )
     params = [p.data for p in model.parameters()]  # w1, b1, w2, b2: updated in place
     eager_params = [p.copy() for p in params]
 
@@ -81,10 +82,14 @@ def main() -> None:
         print(f"step {step:5d}  loss {history[step]:.4f}")
     with cr.no_grad():
         predicted = np.argmax(model(cr.tensor(x)).data, axis=1)  # the trained model itself
-    print(f"final loss {history[-1]:.4f} (eager engine: {eager_history[-1]:.4f}), "
-          f"training accuracy {np.mean(predicted == labels):.1%}")
-    print(f"{args.steps} steps: staged {staged_time:.2f} s (tracing included), "
-          f"eager {eager_time:.2f} s ({eager_time / staged_time:.1f}x)")
+    print(
+        f"final loss {history[-1]:.4f} (eager engine: {eager_history[-1]:.4f}), "
+        f"training accuracy {np.mean(predicted == labels):.1%}"
+    )
+    print(
+        f"{args.steps} steps: staged {staged_time:.2f} s (tracing included), "
+        f"eager {eager_time:.2f} s ({eager_time / staged_time:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

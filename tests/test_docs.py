@@ -161,7 +161,7 @@ def test_changed_output_is_caught(tmp_path, monkeypatch):
 def test_skip_marker_and_console_parsing():
     markdown = (
         "```python\n# doc-test: skip\nraise SystemExit\n```\n"
-        "```console\n$ pip install x\n$ chainrule stage \"x * y\"\nsome output\n```\n"
+        '```console\n$ pip install x\n$ chainrule stage "x * y"\nsome output\n```\n'
     )
     assert run_python(Path("doc.md"), markdown) == []
     ((_, command, output),) = console_commands(markdown)

@@ -80,8 +80,11 @@ def test_chain_diagram_structure_values_and_gradients():
 def test_value_sits_above_the_line_and_gradient_below():
     nodes, _, _, _ = _structure(cr.draw(chain()))
     wire = next(a for n, a in nodes.items() if n.startswith("w"))
-    green, line, red = (wire.index(draw_module.GREEN), wire.index('BGCOLOR="'),
-                        wire.index(draw_module.RED))
+    green, line, red = (
+        wire.index(draw_module.GREEN),
+        wire.index('BGCOLOR="'),
+        wire.index(draw_module.RED),
+    )
     assert green < line < red
 
 
@@ -178,8 +181,12 @@ def test_tensors_show_shape_dtype_and_small_values():
     out = (W @ x).sum() + big.sum()
     _, _, gates, wires = _structure(cr.draw(out))
     assert ("@", ["W", "x"]) in gates.values()
-    assert wires["W"] == [(["(2,3) float64", "0.00 1.00 2.00", "3.00 4.00 5.00"],
-                          ["1.00 1.00 1.00", "1.00 1.00 1.00"])]
+    assert wires["W"] == [
+        (
+            ["(2,3) float64", "0.00 1.00 2.00", "3.00 4.00 5.00"],
+            ["1.00 1.00 1.00", "1.00 1.00 1.00"],
+        )
+    ]
     assert wires["big"] == [(["(4,5) float64"], ["(4,5) float64"])]
 
 

@@ -56,7 +56,8 @@ def test_each_scalar_step_is_local_times_upstream(example):
 def test_chain_rows_and_gradients():
     e = cr.explain(chain())
     assert [(r.label, r.output, r.inputs) for r in e.rows] == [
-        ("*", "f", ("q", "z")), ("+", "q", ("x", "y"))
+        ("*", "f", ("q", "z")),
+        ("+", "q", ("x", "y")),
     ]
     assert e.rows[0].local == (-4.0, 3.0) and e.rows[0].grads == (-4.0, 3.0)
     assert e.rows[1].local == (1.0, 1.0) and e.rows[1].upstream == -4.0
@@ -77,18 +78,27 @@ def test_patterns_circuit_shows_add_distributes_max_routes_mul_swaps():
 def test_staged_example_follows_the_notes_stages_and_adds_at_forks():
     e = cr.explain(staged())
     assert [r.output for r in e.rows] == [
-        "f", "invden", "den", "xpysqr", "xpy", "sigx", "num", "sigy"
+        "f",
+        "invden",
+        "den",
+        "xpysqr",
+        "xpy",
+        "sigx",
+        "num",
+        "sigy",
     ]
     assert [r.label for r in e.rows] == ["*", "1/x", "+", "**2", "+", "σ", "+", "σ"]
     forks = [r.output for r in e.rows if "fork adds" in r.patterns]
     assert forks == ["sigx", "num", "sigy"]
     num_row = e.rows[6]
     assert num_row.forked == (True, False)
-    assert num_row.totals[0] == pytest.approx(sum(
-        r.grads[r.inputs.index("x")] for r in e.rows[:7] if "x" in r.inputs
-    ))
-    x, y = torch.tensor(3.0, dtype=torch.float64, requires_grad=True), torch.tensor(
-        -4.0, dtype=torch.float64, requires_grad=True)
+    assert num_row.totals[0] == pytest.approx(
+        sum(r.grads[r.inputs.index("x")] for r in e.rows[:7] if "x" in r.inputs)
+    )
+    x, y = (
+        torch.tensor(3.0, dtype=torch.float64, requires_grad=True),
+        torch.tensor(-4.0, dtype=torch.float64, requires_grad=True),
+    )
     f = (x + torch.sigmoid(y)) / (torch.sigmoid(x) + (x + y) ** 2)
     f.backward()
     assert e.gradients["x"] == pytest.approx(x.grad.item(), rel=1e-12)
@@ -119,7 +129,14 @@ def test_table_is_readable_and_uses_the_notes_two_decimals():
     text = str(cr.explain(neuron()))
     lines = text.splitlines()
     assert lines[0].split() == [
-        "#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern"
+        "#",
+        "gate",
+        "inputs",
+        "output",
+        "local",
+        "upstream",
+        "gradients",
+        "pattern",
     ]
     assert "dt6 = -0.53" in lines[2] and "1/x" in lines[2]
     assert "dw0 = -0.20" in text and "dx0 = 0.39" in text

@@ -44,8 +44,14 @@ def test_examples_run(name, capsys):
 def test_neuron_example_shows_the_notes_numbers(capsys):
     run("--example", "neuron")
     out = capsys.readouterr().out
-    for text in ("dt6 = -0.53", "dt5 = -0.53", "dt4 = -0.20", "ddot = 0.20", "dw2 = 0.20",
-                 "dw0 = -0.20  dx0 = 0.39"):
+    for text in (
+        "dt6 = -0.53",
+        "dt5 = -0.53",
+        "dt4 = -0.20",
+        "ddot = 0.20",
+        "dw2 = 0.20",
+        "dw0 = -0.20  dx0 = 0.39",
+    ):
         assert text in out
     assert "f = 1/t6 = 0.73" in out
 
@@ -155,12 +161,18 @@ def test_the_console_entry_point_runs_explain():
         pytest.skip("another chainrule subcommand is not installed in this checkout")
     result = subprocess.run(
         [sys.executable, "-m", "chainrule", "explain", "x * y", "--at", "x=3", "y=-4"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0 and "dx = -4.00" in result.stdout
     result = subprocess.run(
         [sys.executable, "-m", "chainrule", "explain", "x +", "--at", "x=3"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2 and "syntax error" in result.stderr
 
@@ -172,8 +184,10 @@ def test_a_failing_backward_pass_is_one_line_and_exit_2(capsys, monkeypatch):
     monkeypatch.setattr(command, "explain", broken)
     assert run("x * y", "--at", "x=0", "y=1") == 2
     err = capsys.readouterr().err
-    assert err == ("chainrule explain: the backward pass failed at x=0, y=1: 0.0 cannot be "
-                   "raised to a negative power\n")
+    assert err == (
+        "chainrule explain: the backward pass failed at x=0, y=1: 0.0 cannot be "
+        "raised to a negative power\n"
+    )
 
 
 def test_gradient_check_skips_gradients_that_are_not_finite_reals():

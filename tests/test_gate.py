@@ -146,8 +146,11 @@ def test_backward_with_the_wrong_number_of_gradients_names_the_gate(returned):
             return returned
 
     out = Lopsided.apply(cr.Value(1.0), cr.Value(2.0))
-    with pytest.raises(cr.GateError, match=rf"gate 'lopsided': backward returned {len(returned)} "
-                                           r"gradient\(s\) but the gate has 2 input\(s\)"):
+    with pytest.raises(
+        cr.GateError,
+        match=rf"gate 'lopsided': backward returned {len(returned)} "
+        r"gradient\(s\) but the gate has 2 input\(s\)",
+    ):
         out.backward()
 
 

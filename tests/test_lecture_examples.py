@@ -114,14 +114,25 @@ def test_sigmoid_neuron_gates_and_their_gradients_match_the_notes_figure():
     f, _, _ = neuron_from_primitive_gates()
     circuit = cr.trace(f)
     assert [w.gate.name for w in circuit.gates] == [
-        "mul", "mul", "add", "add", "neg", "exp", "translate", "reciprocal",
+        "mul",
+        "mul",
+        "add",
+        "add",
+        "neg",
+        "exp",
+        "translate",
+        "reciprocal",
     ]
     steps = circuit.backward_steps()
     upstream = {s.wire.gate.name: round(s.upstream, 2) for s in steps if s.wire.gate.name != "mul"}
     # 1/x receives 1.00 and passes -1/1.37**2 = -0.53; +1 passes it on; exp turns it into -0.20;
     # *-1 flips it to 0.20, which the add gates distribute
     assert upstream == {
-        "reciprocal": 1.0, "translate": -0.53, "exp": -0.53, "neg": -0.2, "add": 0.2,
+        "reciprocal": 1.0,
+        "translate": -0.53,
+        "exp": -0.53,
+        "neg": -0.2,
+        "add": 0.2,
     }
     assert round(circuit.wire(f.inputs[0]).data, 2) == 1.37
 

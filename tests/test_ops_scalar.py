@@ -57,7 +57,7 @@ def test_gradients_match_centered_differences(pairs, bias):
     n = len(pairs)
 
     def f(values):
-        return cr.linear_combination(values[:n], values[n:2 * n], values[-1]).tanh()
+        return cr.linear_combination(values[:n], values[n : 2 * n], values[-1]).tanh()
 
     leaves = [cr.Value(d) for d in data]
     f(leaves).backward()
@@ -67,8 +67,9 @@ def test_gradients_match_centered_differences(pairs, bias):
         plus[i] += eps
         minus[i] -= eps
         with cr.no_grad():
-            numeric = (f([cr.Value(v) for v in plus]).data
-                       - f([cr.Value(v) for v in minus]).data) / (2 * eps)
+            numeric = (
+                f([cr.Value(v) for v in plus]).data - f([cr.Value(v) for v in minus]).data
+            ) / (2 * eps)
         assert math.isclose(leaf.grad, numeric, rel_tol=1e-5, abs_tol=1e-8)
 
 

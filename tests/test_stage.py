@@ -29,8 +29,9 @@ def arrays(shape, elements=REAL):
 
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
-PAIRS = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1,
-                                          max_side=3).map(lambda b: b.input_shapes)
+PAIRS = hnp.mutually_broadcastable_shapes(
+    num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3
+).map(lambda b: b.input_shapes)
 
 
 def _weights(shape: tuple) -> np.ndarray:
@@ -64,20 +65,37 @@ def check(f, *inputs, wrt=None):
 
 # --- every gate ---------------------------------------------------------------------------------
 UNARY = {
-    "exp": cr.exp, "tanh": cr.tanh, "sigmoid": cr.sigmoid, "relu": cr.relu, "abs": cr.abs,
-    "neg": lambda x: -x, "translate": lambda x: x + 2.5, "translate_neg": lambda x: x - 1.5,
-    "rsub": lambda x: 2.0 - x, "scale": lambda x: 3.0 * x, "cube": lambda x: x**3,
-    "square": lambda x: x**2, "pow0": lambda x: x**0, "clip": lambda x: cr.clip(x, -1.0, 1.0),
-    "clip_lo": lambda x: cr.clip(x, lo=0.0), "clip_hi": lambda x: cr.clip(x, hi=0.5),
+    "exp": cr.exp,
+    "tanh": cr.tanh,
+    "sigmoid": cr.sigmoid,
+    "relu": cr.relu,
+    "abs": cr.abs,
+    "neg": lambda x: -x,
+    "translate": lambda x: x + 2.5,
+    "translate_neg": lambda x: x - 1.5,
+    "rsub": lambda x: 2.0 - x,
+    "scale": lambda x: 3.0 * x,
+    "cube": lambda x: x**3,
+    "square": lambda x: x**2,
+    "pow0": lambda x: x**0,
+    "clip": lambda x: cr.clip(x, -1.0, 1.0),
+    "clip_lo": lambda x: cr.clip(x, lo=0.0),
+    "clip_hi": lambda x: cr.clip(x, hi=0.5),
     "div_const": lambda x: x / 3.0,
 }
 POSITIVE_UNARY = {
-    "log": cr.log, "sqrt": cr.sqrt, "reciprocal": lambda x: 1.0 / x,
-    "rdiv_const": lambda x: 2.0 / x, "sqrt_pow": lambda x: x**0.5,
+    "log": cr.log,
+    "sqrt": cr.sqrt,
+    "reciprocal": lambda x: 1.0 / x,
+    "rdiv_const": lambda x: 2.0 / x,
+    "sqrt_pow": lambda x: x**0.5,
 }
 BINARY = {
-    "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
-    "maximum": cr.maximum, "minimum": cr.minimum,
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "maximum": cr.maximum,
+    "minimum": cr.minimum,
 }
 
 
@@ -116,8 +134,13 @@ def test_where_with_a_constant_condition(data):
     check(lambda a, b: cr.where(cond.astype(bool), a, b), x, y)
 
 
-REDUCTIONS = {"sum": cr.sum, "mean": cr.mean, "max": cr.max, "min": cr.min,
-              "logsumexp": cr.logsumexp}
+REDUCTIONS = {
+    "sum": cr.sum,
+    "mean": cr.mean,
+    "max": cr.max,
+    "min": cr.min,
+    "logsumexp": cr.logsumexp,
+}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
@@ -150,8 +173,14 @@ def test_shape_gates(x, y):
 
 @pytest.mark.parametrize(
     "sa,sb",
-    [((3, 4), (4, 2)), ((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 2)), ((2, 3, 4), (4, 2)),
-     ((2, 1, 3, 4), (3, 4, 2))],
+    [
+        ((3, 4), (4, 2)),
+        ((4,), (4,)),
+        ((3, 4), (4,)),
+        ((4,), (4, 2)),
+        ((2, 3, 4), (4, 2)),
+        ((2, 1, 3, 4), (3, 4, 2)),
+    ],
 )
 @given(data=st.data())
 def test_matmul(sa, sb, data):
@@ -198,8 +227,10 @@ def _forward_and_backward(source: str) -> tuple[list[str], list[str]]:
     body = source.split("# forward pass\n")[1]
     forward, backward = body.split("# backward pass")
     stage = re.compile(r"^\s+(\w+) (\+?=) .*# \((\d+)\)")
-    return ([m.group(1) for m in map(stage.match, forward.splitlines()) if m],
-            [m.groups() for m in map(stage.match, backward.splitlines()) if m])
+    return (
+        [m.group(1) for m in map(stage.match, forward.splitlines()) if m],
+        [m.groups() for m in map(stage.match, backward.splitlines()) if m],
+    )
 
 
 @pytest.mark.parametrize("f", [notes_staged, one_line])
@@ -224,9 +255,14 @@ def test_the_notes_staged_example_has_the_notes_stages(f):
 
 def test_the_notes_staged_example_reads_like_the_notes():
     source = cr.stage(notes_staged, 3.0, -4.0, wrt=(0, 1)).source
-    for line in ("dnum = invden", "dinvden = num", "dxpy = 2 * xpy * dxpysqr",
-                 "dx += (1 - sigx) * sigx * dsigx", "dy += (1 - sigy) * sigy * dsigy",
-                 "return f, (dx, dy)"):
+    for line in (
+        "dnum = invden",
+        "dinvden = num",
+        "dxpy = 2 * xpy * dxpysqr",
+        "dx += (1 - sigx) * sigx * dsigx",
+        "dy += (1 - sigy) * sigy * dsigy",
+        "return f, (dx, dy)",
+    ):
         assert line in source
 
 
@@ -286,8 +322,7 @@ def test_returned_gradients_never_alias_inputs_or_each_other():
 
 
 def test_arrays_are_written_into_buffers_with_out():
-    staged = cr.stage(lambda x, w: cr.sigmoid(x @ w).sum(), np.ones((4, 3)), np.ones((3, 2)),
-                      wrt=1)
+    staged = cr.stage(lambda x, w: cr.sigmoid(x @ w).sum(), np.ones((4, 3)), np.ones((3, 2)), wrt=1)
     assert "np.matmul(x, w, " in staged.source and "= np.empty((4, 2))" in staged.source
     first = staged(np.ones((4, 3)), np.ones((3, 2)))[1]
     second = staged(np.ones((4, 3)), np.zeros((3, 2)))[1]
@@ -301,7 +336,9 @@ def test_the_namespace_holds_numpy_and_the_trace_constants_only():
     assert names["__builtins__"] == {}
     assert names["np"] is np
     assert {type(v) for k, v in names.items() if k not in ("np", "__builtins__")} <= {
-        np.ndarray, type(staged._fn)}
+        np.ndarray,
+        type(staged._fn),
+    }
 
 
 def test_integer_inputs_are_passed_through_as_indices():
@@ -365,10 +402,12 @@ def test_inputs_unlike_the_trace_are_refused():
 
 @pytest.mark.parametrize(
     "f,what",
-    [(lambda x: x * 2 if x > 0 else -x, "comparison '>'"),
-     (lambda x: x * 2 if bool(x) else -x, "bool()"),
-     (lambda x: x * float(x), "item()"),
-     (lambda x: (x * 2).sum() if (x.sum() >= 1) else x.sum(), "comparison '>='")],
+    [
+        (lambda x: x * 2 if x > 0 else -x, "comparison '>'"),
+        (lambda x: x * 2 if bool(x) else -x, "bool()"),
+        (lambda x: x * float(x), "item()"),
+        (lambda x: (x * 2).sum() if (x.sum() >= 1) else x.sum(), "comparison '>='"),
+    ],
 )
 def test_data_dependent_control_flow_is_refused_while_tracing(f, what):
     with pytest.raises(cr.GateError, match=re.escape(what) + ".*data-dependent control flow"):
@@ -415,5 +454,11 @@ def test_nn_functional_gates_stage_as_built_in_gates(x, w, b):
     labels = np.array([0, 1, 1, 0])
     F = cr.nn.functional
     check(lambda a, c, d: F.linear(a, c, d), x, w, b)
-    check(lambda a, c, d, i: F.cross_entropy(F.linear(a, c, d), i, reduction="none"),
-          x, w, b, labels, wrt=(0, 1, 2))
+    check(
+        lambda a, c, d, i: F.cross_entropy(F.linear(a, c, d), i, reduction="none"),
+        x,
+        w,
+        b,
+        labels,
+        wrt=(0, 1, 2),
+    )

@@ -44,15 +44,17 @@ def test_no_buffers_writes_plain_expressions(capsys):
 
 @pytest.mark.parametrize(
     "argv,message",
-    [(["x + (y"], "column 5"),
-     (["x.real"], "attribute access is not allowed"),
-     (["__import__('os')"], "column 1"),
-     (["2 + 3"], "no variables"),
-     (["x * y", "--at", "z=1"], "'z' does not appear"),
-     (["x * y", "--at", "x=abc"], "not a number"),
-     (["x * y", "--wrt", "q"], "--wrt q"),
-     (["x * y", "--shape", "a,b"], "--shape a,b"),
-     (["x * y", "--shape", "0"], "sizes must be positive")],
+    [
+        (["x + (y"], "column 5"),
+        (["x.real"], "attribute access is not allowed"),
+        (["__import__('os')"], "column 1"),
+        (["2 + 3"], "no variables"),
+        (["x * y", "--at", "z=1"], "'z' does not appear"),
+        (["x * y", "--at", "x=abc"], "not a number"),
+        (["x * y", "--wrt", "q"], "--wrt q"),
+        (["x * y", "--shape", "a,b"], "--shape a,b"),
+        (["x * y", "--shape", "0"], "sizes must be positive"),
+    ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)

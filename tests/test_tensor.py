@@ -349,6 +349,10 @@ def test_a_fresh_gradient_is_adopted_without_a_copy():
 
 
 def test_creation_helpers_take_a_name():
-    for made in (cr.zeros(2, name="a"), cr.ones(2, name="a"), cr.randn(2, seed=0, name="a"),
-                 cr.arange(3.0, name="a")):
+    for made in (
+        cr.zeros(2, name="a"),
+        cr.ones(2, name="a"),
+        cr.randn(2, seed=0, name="a"),
+        cr.arange(3.0, name="a"),
+    ):
         assert made.name == "a"

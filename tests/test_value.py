@@ -71,9 +71,15 @@ def test_values_are_hashable_by_identity():
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
-        (lambda a, b: a < b, True), (lambda a, b: a <= b, True), (lambda a, b: a > b, False),
-        (lambda a, b: a >= b, False), (lambda a, b: a == b, False), (lambda a, b: a != b, True),
-        (lambda a, b: a < 2.5, True), (lambda a, b: 2.5 < b, True), (lambda a, b: a == 1.0, True),
+        (lambda a, b: a < b, True),
+        (lambda a, b: a <= b, True),
+        (lambda a, b: a > b, False),
+        (lambda a, b: a >= b, False),
+        (lambda a, b: a == b, False),
+        (lambda a, b: a != b, True),
+        (lambda a, b: a < 2.5, True),
+        (lambda a, b: 2.5 < b, True),
+        (lambda a, b: a == 1.0, True),
     ],
 )
 def test_comparisons_are_plain_bools(expr, expected):
@@ -113,8 +119,15 @@ def test_operators_mix_with_numbers_on_either_side(label, expr, plain, slope):
 def test_operators_name_their_gates():
     x = cr.Value(1.5)
     names = {
-        "add": x + x, "sub": x - x, "mul": x * x, "div": x / x, "pow": x**2, "neg": -x,
-        "translate": x + 1, "scale": 2 * x, "reciprocal": 1 / x,
+        "add": x + x,
+        "sub": x - x,
+        "mul": x * x,
+        "div": x / x,
+        "pow": x**2,
+        "neg": -x,
+        "translate": x + 1,
+        "scale": 2 * x,
+        "reciprocal": 1 / x,
     }
     for name, node in names.items():
         assert node.gate.name == name
@@ -337,6 +350,22 @@ def test_every_scalar_gate_is_covered_by_the_random_compositions():
     for fn, _ in BINARY_OPS.values():
         made |= {w.gate.name for w in cr.trace(fn(x, y)).gates}
     assert made == {
-        "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg", "translate", "scale",
-        "div", "reciprocal", "pow", "add", "sub", "mul", "maximum", "minimum",
+        "exp",
+        "log",
+        "sqrt",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "abs",
+        "neg",
+        "translate",
+        "scale",
+        "div",
+        "reciprocal",
+        "pow",
+        "add",
+        "sub",
+        "mul",
+        "maximum",
+        "minimum",
     }

@@ -31,8 +31,9 @@ def _scalar_output(out: Any) -> float:
     data = out.data if isinstance(out, Node) else out
     array = np.asarray(data, dtype=np.float64)
     if array.size != 1:
-        raise ValueError(f"numerical_grad: the function must return one number, got shape "
-                         f"{array.shape}")
+        raise ValueError(
+            f"numerical_grad: the function must return one number, got shape {array.shape}"
+        )
     return float(array.reshape(()))
 
 
@@ -54,7 +55,11 @@ def numerical_grad(f: Callable, x: Any, eps: float = 1e-6) -> np.ndarray:
 
 
 def gradcheck(
-    f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+    f: Callable,
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
     seed: int = 0,
 ) -> bool:
     """Check ``f``'s analytic gradients against centered differences at ``inputs`` (float64).

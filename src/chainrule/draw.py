@@ -251,8 +251,13 @@ def _dot(
         f'  edge [color="{INK}", arrowsize=0.5, penwidth=1.0];',
     ]
     horizontal = rankdir in ("LR", "RL")
-    enter, leave = ("w", "e") if rankdir == "LR" else ("e", "w") if rankdir == "RL" else (
-        ("n", "s") if rankdir == "TB" else ("s", "n"))
+    enter, leave = (
+        ("w", "e")
+        if rankdir == "LR"
+        else ("e", "w")
+        if rankdir == "RL"
+        else (("n", "s") if rankdir == "TB" else ("s", "n"))
+    )
     for wire in circuit:
         if wire.node in hidden:
             continue
@@ -260,8 +265,9 @@ def _dot(
         group = by_output.get(wire.node)
         if wire.is_leaf:
             text = wire.name if not wire.is_constant else format_value(wire.data, digits)
-            lines.append(f'  n{i} [shape=plaintext, label="{_dot_escape(text)}", '
-                         f'fontsize=13, margin=0.02];')
+            lines.append(
+                f'  n{i} [shape=plaintext, label="{_dot_escape(text)}", fontsize=13, margin=0.02];'
+            )
         else:
             label = group.label if group else wire.label
             tooltip = f"{wire.gate.name}: {wire.name}" if not group else f"{label}: {wire.name}"
@@ -276,8 +282,10 @@ def _dot(
         grad = None if wire.is_constant else gradients.get(wire.name)
         named = not wire.is_leaf and wire.node.name and wire is not circuit.output
         name = wire.name if named else None
-        lines.append(f"  w{i} [shape=plaintext, margin=0, width=0, height=0, "
-                     f"label=<{_wire_label(wire.data, grad, values, horizontal, digits, name)}>];")
+        lines.append(
+            f"  w{i} [shape=plaintext, margin=0, width=0, height=0, "
+            f"label=<{_wire_label(wire.data, grad, values, horizontal, digits, name)}>];"
+        )
         lines.append(f"  n{i} -> w{i}:{enter} [arrowhead=none];")
     out = circuit.output
     lines.append(f'  result [shape=plaintext, label="{_dot_escape(out.name)}", fontsize=13];')

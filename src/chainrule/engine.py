@@ -257,7 +257,8 @@ class _GraphContext:
         inputs = node._inputs
         known = [(node.data, node)] + [(inp.data, inp) for inp in inputs]
         self.saved_tensors = tuple(
-            inputs[k] if k < len(inputs) and value is inputs[k].data
+            inputs[k]
+            if k < len(inputs) and value is inputs[k].data
             else _as_node(value, known, node)
             for k, value in enumerate(saved)
         )

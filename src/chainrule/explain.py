@@ -90,18 +90,26 @@ class Explanation:
         header = ("#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern")
         cells = []
         for row in self.rows:
-            cells.append((
-                str(row.step),
-                row.label,
-                "  ".join(f"{n}={format_value(v, d)}"
-                          for n, v in zip(row.inputs, row.input_values)),
-                f"{row.output}={format_value(row.output_value, d)}",
-                "  ".join(format_value(v, d) for v in row.local) if row.local is not None else "",
-                format_value(row.upstream, d),
-                "  ".join(_grad_text(row, i, d) for i in range(len(row.inputs))
-                          if row.grads[i] is not None),
-                ", ".join(row.patterns),
-            ))
+            cells.append(
+                (
+                    str(row.step),
+                    row.label,
+                    "  ".join(
+                        f"{n}={format_value(v, d)}" for n, v in zip(row.inputs, row.input_values)
+                    ),
+                    f"{row.output}={format_value(row.output_value, d)}",
+                    "  ".join(format_value(v, d) for v in row.local)
+                    if row.local is not None
+                    else "",
+                    format_value(row.upstream, d),
+                    "  ".join(
+                        _grad_text(row, i, d)
+                        for i in range(len(row.inputs))
+                        if row.grads[i] is not None
+                    ),
+                    ", ".join(row.patterns),
+                )
+            )
         widths = [max(len(r[k]) for r in [header, *cells]) for k in range(len(header))]
         lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
         for row, cell in zip(self.rows, cells):
@@ -189,8 +197,9 @@ def _local_gradients(wire: Wire) -> tuple:
     node = wire.node
     seed = 1.0 if type(node.data) is float else np.ones_like(node.data)
     grads = node._gate.backward(node, seed)
-    grads = grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) \
-        else (grads,)
+    grads = (
+        grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) else (grads,)
+    )
     return tuple(None if g is None else _plain(g) for g in grads)
 
 
@@ -210,8 +219,11 @@ def _tensor_rules(wire: Wire, inputs: tuple, grads: tuple) -> tuple[str, ...]:
     if rules and all(np.ndim(w.data) == 2 for w in (wire, *inputs)):
         return tuple(_dimension_rule(rule, wire, inputs) for rule in rules)
     out = f"d{wire.name} {shape_text(np.shape(wire.data))}"
-    lines = [f"d{w.name} {shape_text(np.shape(w.data))} <- {out}"
-             for w, g in zip(inputs, grads) if g is not None]
+    lines = [
+        f"d{w.name} {shape_text(np.shape(w.data))} <- {out}"
+        for w, g in zip(inputs, grads)
+        if g is not None
+    ]
     return tuple(dict.fromkeys(lines))
 
 
@@ -251,8 +263,10 @@ def explain(output: Node, digits: int = 2, grad: Any = None) -> Explanation:
     for number, step in enumerate(steps, 1):
         wire, inputs = step.wire, step.inputs
         scalar = _is_scalar(wire, inputs)
-        grads = tuple(None if g is None or w.is_constant else _plain(g)
-                      for w, g in zip(inputs, step.input_grads))
+        grads = tuple(
+            None if g is None or w.is_constant else _plain(g)
+            for w, g in zip(inputs, step.input_grads)
+        )
         forked, after = [], []
         for w, g in zip(inputs, grads):
             if g is None:
@@ -263,22 +277,24 @@ def explain(output: Node, digits: int = 2, grad: Any = None) -> Explanation:
             totals[w] = g if w not in totals else totals[w] + g
             after.append(totals[w])
         patterns = tuple(p for p in (wire.gate.pattern, FORK if any(forked) else None) if p)
-        rows.append(Row(
-            step=number,
-            gate=wire.gate.name,
-            label=wire.label,
-            output=wire.name,
-            inputs=tuple(w.name for w in inputs),
-            input_values=tuple(_plain(w.data) for w in inputs),
-            output_value=_plain(wire.data),
-            local=_local_gradients(wire) if scalar else None,
-            upstream=_plain(step.upstream),
-            grads=grads,
-            totals=tuple(after),
-            forked=tuple(forked),
-            patterns=patterns,
-            rules=() if scalar else _tensor_rules(wire, inputs, grads),
-        ))
+        rows.append(
+            Row(
+                step=number,
+                gate=wire.gate.name,
+                label=wire.label,
+                output=wire.name,
+                inputs=tuple(w.name for w in inputs),
+                input_values=tuple(_plain(w.data) for w in inputs),
+                output_value=_plain(wire.data),
+                local=_local_gradients(wire) if scalar else None,
+                upstream=_plain(step.upstream),
+                grads=grads,
+                totals=tuple(after),
+                forked=tuple(forked),
+                patterns=patterns,
+                rules=() if scalar else _tensor_rules(wire, inputs, grads),
+            )
+        )
     gradients = {w.name: totals.get(w, _plain(np.zeros_like(w.data))) for w in circuit.inputs}
     if circuit.output.is_leaf and not circuit.output.is_constant:
         seed = np.ones_like(circuit.output.data) if grad is None else grad

@@ -45,18 +45,37 @@ _BINARY: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Pow: ("**", lambda a, b: a**b),
 }
 _REFUSED_OPERATORS = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.Invert: "~",
+    ast.Not: "not",
 }
 _REFUSED = {
-    ast.Attribute: "attribute access is", ast.Subscript: "subscripts are",
-    ast.Lambda: "lambdas are", ast.ListComp: "comprehensions are",
-    ast.SetComp: "comprehensions are", ast.DictComp: "comprehensions are",
-    ast.GeneratorExp: "comprehensions are", ast.Compare: "comparisons are",
-    ast.BoolOp: "'and'/'or' are", ast.IfExp: "conditional expressions are",
-    ast.Tuple: "tuples are", ast.List: "lists are", ast.Dict: "dicts are", ast.Set: "sets are",
-    ast.NamedExpr: "assignment expressions are", ast.Starred: "starred arguments are",
-    ast.JoinedStr: "strings are", ast.Await: "await is", ast.Slice: "slices are",
+    ast.Attribute: "attribute access is",
+    ast.Subscript: "subscripts are",
+    ast.Lambda: "lambdas are",
+    ast.ListComp: "comprehensions are",
+    ast.SetComp: "comprehensions are",
+    ast.DictComp: "comprehensions are",
+    ast.GeneratorExp: "comprehensions are",
+    ast.Compare: "comparisons are",
+    ast.BoolOp: "'and'/'or' are",
+    ast.IfExp: "conditional expressions are",
+    ast.Tuple: "tuples are",
+    ast.List: "lists are",
+    ast.Dict: "dicts are",
+    ast.Set: "sets are",
+    ast.NamedExpr: "assignment expressions are",
+    ast.Starred: "starred arguments are",
+    ast.JoinedStr: "strings are",
+    ast.Await: "await is",
+    ast.Slice: "slices are",
 }
 
 
@@ -127,8 +146,9 @@ def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise TypeError(f"the value of '{arg}' must be a Value, Tensor or number, got "
-                        f"{type(value).__name__}")
+        raise TypeError(
+            f"the value of '{arg}' must be a Value, Tensor or number, got {type(value).__name__}"
+        )
     if op == "neg":
         return -stack.pop()
     if op == "pos":
@@ -249,8 +269,9 @@ def _operator_column(source: str, shift: int, node: ast.BinOp) -> int:
 def _call_arguments(node: ast.Call, position: int) -> list[ast.AST]:
     func = node.func
     if not isinstance(func, ast.Name):
-        raise ExpressionError("only the functions " + ", ".join(FUNCTIONS) + " can be called",
-                              position)
+        raise ExpressionError(
+            "only the functions " + ", ".join(FUNCTIONS) + " can be called", position
+        )
     name = func.id
     if name not in FUNCTIONS:
         raise ExpressionError(

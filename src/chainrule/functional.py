@@ -62,8 +62,9 @@ def _check_output(out: Any, what: str) -> Tensor:
 
 
 def _result(grads: tuple, nested: bool, single: bool) -> Any:
-    grads = grads if nested else tuple(np.asarray(g.data if isinstance(g, Node) else g)
-                                       for g in grads)
+    grads = (
+        grads if nested else tuple(np.asarray(g.data if isinstance(g, Node) else g) for g in grads)
+    )
     return grads[0] if single else grads
 
 
@@ -135,8 +136,9 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
             seed = np.zeros(out.size, dtype=out.dtype)
             seed[i] = 1
             if out.requires_grad:
-                (g,) = gradients(out, [x], seed.reshape(out.shape), retain_graph=True,
-                                 create_graph=nested)
+                (g,) = gradients(
+                    out, [x], seed.reshape(out.shape), retain_graph=True, create_graph=nested
+                )
             else:
                 g = np.zeros_like(x.data)
             rows.append(g)

@@ -116,4 +116,3 @@ def record_nodes(
         out._saved = None
         out.requires_grad = False
     return out
-

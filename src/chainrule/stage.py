@@ -183,13 +183,22 @@ def _constant(value: float) -> ast.AST:
 
 
 def _boolish(node: ast.AST) -> bool:
-    return isinstance(node, (ast.Compare, ast.BoolOp)) or (
-        isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not))
-    ) or (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)))
+    return (
+        isinstance(node, (ast.Compare, ast.BoolOp))
+        or (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Invert, ast.Not)))
+        or (
+            isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor))
+        )
+    )
 
 
-_FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-         ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
+_FOLD = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
 
 
 class _Simplify(ast.NodeTransformer):
@@ -233,18 +242,33 @@ def _simplify(expr: str) -> ast.AST:
     return _Simplify().visit(ast.parse(expr, mode="eval").body)
 
 
-_BINARY_UFUNCS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide",
-                  ast.Pow: "power"}
-_COMPARE_UFUNCS = {ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less",
-                   ast.LtE: "less_equal", ast.Eq: "equal", ast.NotEq: "not_equal"}
+_BINARY_UFUNCS = {
+    ast.Add: "add",
+    ast.Sub: "subtract",
+    ast.Mult: "multiply",
+    ast.Div: "divide",
+    ast.Pow: "power",
+}
+_COMPARE_UFUNCS = {
+    ast.Gt: "greater",
+    ast.GtE: "greater_equal",
+    ast.Lt: "less",
+    ast.LtE: "less_equal",
+    ast.Eq: "equal",
+    ast.NotEq: "not_equal",
+}
 _OUT_KEYWORD = {"maximum", "minimum"}  # NumPy deprecates their positional out
 _VIEWS = {"broadcast_to", "reshape", "transpose", "expand_dims", "swapaxes", "squeeze"}
 
 
 def _np_call(node: ast.AST) -> str | None:
     """The NumPy function name of a call ``np.name(...)``, else None."""
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "np"):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "np"
+    ):
         return node.func.attr
     return None
 
@@ -403,8 +427,15 @@ class _Writer:
     def emit(self, code: str, comment: str = "") -> None:
         self.lines.append((code, comment))
 
-    def assign(self, name: str, tree: ast.AST, shape: tuple, dtype: np.dtype,
-               helpers: tuple = (), own: bool = False) -> None:
+    def assign(
+        self,
+        name: str,
+        tree: ast.AST,
+        shape: tuple,
+        dtype: np.dtype,
+        helpers: tuple = (),
+        own: bool = False,
+    ) -> None:
         """Emit ``name = tree`` (into a buffer where possible); with ``own``, ``name`` must not
         share memory with any other variable."""
         comment_expr = ast.unparse(tree)
@@ -425,8 +456,9 @@ class _Writer:
             self._pending = ""
         self.emit("; ".join(statements))
 
-    def accumulate(self, name: str, tree: ast.AST, shape: tuple, dtype: np.dtype,
-                   helpers: tuple = ()) -> None:
+    def accumulate(
+        self, name: str, tree: ast.AST, shape: tuple, dtype: np.dtype, helpers: tuple = ()
+    ) -> None:
         """Emit ``name += tree``."""
         statements = list(helpers)
         text = ast.unparse(tree)
@@ -484,8 +516,7 @@ def _parameter_names(f: Callable, n: int) -> list[str]:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
         params = []
-    names = [p.name for p in params
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n]
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n]
     return names + [f"x{i}" for i in range(len(names), n)]
 
 
@@ -543,8 +574,16 @@ class Staged:
     """A function staged by :func:`stage`: call it with inputs of the traced shapes and dtypes
     to get ``(value, gradients)``; ``source`` is the code it runs."""
 
-    def __init__(self, fn: Callable, source: str, names: Sequence[str], shapes: Sequence[tuple],
-                 dtypes: Sequence[np.dtype], wrt: tuple, single: bool) -> None:
+    def __init__(
+        self,
+        fn: Callable,
+        source: str,
+        names: Sequence[str],
+        shapes: Sequence[tuple],
+        dtypes: Sequence[np.dtype],
+        wrt: tuple,
+        single: bool,
+    ) -> None:
         self._fn = fn
         self.source = source
         self.names = tuple(names)
@@ -586,13 +625,15 @@ class Staged:
         return array
 
     def __repr__(self) -> str:
-        spec = ", ".join(f"{n}: {d}{list(s)}" for n, s, d in zip(self.names, self.shapes,
-                                                                   self.dtypes))
+        spec = ", ".join(
+            f"{n}: {d}{list(s)}" for n, s, d in zip(self.names, self.shapes, self.dtypes)
+        )
         return f"<staged function ({spec}), wrt={self.wrt!r}>"
 
 
-def stage(f: Callable, *example_inputs: Any, wrt: int | Sequence[int] = 0,
-          buffers: bool | None = None) -> Staged:
+def stage(
+    f: Callable, *example_inputs: Any, wrt: int | Sequence[int] = 0, buffers: bool | None = None
+) -> Staged:
     """Trace ``f`` once at ``example_inputs`` and return it as staged NumPy code.
 
     The result is called like ``f`` and returns ``(value, gradients)`` with respect to the
@@ -641,8 +682,16 @@ def stage(f: Callable, *example_inputs: Any, wrt: int | Sequence[int] = 0,
     return _generate(fname, inputs, names, positions, single, out, local_names, buffers)
 
 
-def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tuple,
-              single: bool, out: Tensor, local_names: dict[int, str], buffers: bool) -> Staged:
+def _generate(
+    fname: str,
+    inputs: list[Tensor],
+    names: list[str],
+    positions: tuple,
+    single: bool,
+    out: Tensor,
+    local_names: dict[int, str],
+    buffers: bool,
+) -> Staged:
     input_ids = {id(t): i for i, t in enumerate(inputs)}
     writer = _Writer(buffers, {})
     arg_names = [writer.names.claim(nm) for nm in names]
@@ -714,8 +763,9 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
     wrt_ids = {id(inputs[p]) for p in positions}
     wanted = [id(inputs[p]) for p in positions]
     if root.needs:
-        writer.emit(f"# backward pass: d<name> is the gradient of {root.name} with respect to "
-                    "<name>")
+        writer.emit(
+            f"# backward pass: d<name> is the gradient of {root.name} with respect to <name>"
+        )
         seed = id(root.node)
         if root.stage and np.ndim(out.data) == 0:
             grads[seed] = "1.0"  # the seed, folded into the first backward stage
@@ -729,8 +779,11 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
             writer.emit(f"# backprop {readable[var.stage]}")
             args = tuple(variables[id(i)].name for i in node.inputs)
             g = grads[id(node)]
-            if (id(node) in writer.folded and np.ndim(node.data) > 0
-                    and not getattr(node._gate, "elementwise", False)):
+            if (
+                id(node) in writer.folded
+                and np.ndim(node.data) > 0
+                and not getattr(node._gate, "elementwise", False)
+            ):
                 g = writer.names.claim(f"d{var.name}")  # a number, where a rule needs an array
                 writer.emit(f"{g} = np.broadcast_to({grads[id(node)]}, {np.shape(node.data)!r})")
                 _comment(writer, var.stage)
@@ -752,8 +805,11 @@ def _generate(fname: str, inputs: list[Tensor], names: list[str], positions: tup
             _comment(writer, 0, f"{root.name} does not depend on {arg_names[position]}")
             grads[key] = name
         results.append(grads[key])
-    grads_text = results[0] if single else "(" + ", ".join(results) + ("," if len(results) == 1
-                                                                      else "") + ")"
+    grads_text = (
+        results[0]
+        if single
+        else "(" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
+    )
     writer.emit(f"return {root.name}, {grads_text}")
     source = _render(writer, func_name, fname, arg_names, inputs)
     fn = _compile(source, func_name, writer)
@@ -803,8 +859,16 @@ def _fill(tree: ast.AST) -> ast.AST | None:
     return None
 
 
-def _contribute(writer: _Writer, grads: dict, totals: dict, wrt_ids: set, target: _Var,
-                expr: str, helpers: tuple, stage_number: int) -> None:
+def _contribute(
+    writer: _Writer,
+    grads: dict,
+    totals: dict,
+    wrt_ids: set,
+    target: _Var,
+    expr: str,
+    helpers: tuple,
+    stage_number: int,
+) -> None:
     """Emit one gradient contribution into ``target``'s gradient: ``d = ...`` the first time,
     ``d += ...`` after (owning its memory first when more will be added or it is returned)."""
     node = target.node
@@ -812,8 +876,13 @@ def _contribute(writer: _Writer, grads: dict, totals: dict, wrt_ids: set, target
     shape, dtype = np.shape(node.data), np.asarray(node.data).dtype
     tree = _simplify(expr)
     fill = _fill(tree)
-    if (fill is not None and key not in grads and totals.get(key, 0) == 1
-            and key not in wrt_ids and target.stage):
+    if (
+        fill is not None
+        and key not in grads
+        and totals.get(key, 0) == 1
+        and key not in wrt_ids
+        and target.stage
+    ):
         grads[key] = ast.unparse(fill)  # the same number everywhere: fold it into the rules
         writer.folded.add(key)
         writer.emit(f"# the gradient on {target.name} is {grads[key]} everywhere: folded below")
@@ -836,8 +905,10 @@ def _render(writer: _Writer, func_name: str, fname: str, arg_names: list, inputs
     lines = [f"# {fname} staged by chainrule at {spec}"]
     if writer.constants:
         for name, value in writer.constants.items():
-            lines.append(f"# {name}: a constant {np.asarray(value).dtype} array of shape "
-                         f"{np.shape(value)} from the trace")
+            lines.append(
+                f"# {name}: a constant {np.asarray(value).dtype} array of shape "
+                f"{np.shape(value)} from the trace"
+            )
     for name, (shape, dtype) in writer.buffers.items():
         suffix = "" if dtype == np.float64 else f", np.{dtype.name}"
         lines.append(f"{name} = np.empty({shape!r}{suffix})")

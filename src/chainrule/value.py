@@ -181,8 +181,9 @@ class Value(Node):
 
     def relu(self) -> Value:
         """max(0, self) (one gate)."""
-        return record_nodes(el.Relu, Value, (self,), self.requires_grad and _GradMode.enabled,
-                            _NO_OPTIONS)
+        return record_nodes(
+            el.Relu, Value, (self,), self.requires_grad and _GradMode.enabled, _NO_OPTIONS
+        )
 
     def abs(self) -> Value:
         """|self| (one gate)."""

@@ -44,17 +44,34 @@ def register(subparsers: Any) -> None:
         "gradient check, and optionally write its diagram.",
     )
     parser.add_argument("expression", nargs="?", help='e.g. "(x + y) * z"')
-    parser.add_argument("--at", nargs="+", default=[], metavar="NAME=NUMBER",
-                        help="the inputs' values, e.g. --at x=-2 y=5 z=-4")
-    parser.add_argument("--example", choices=sorted(EXAMPLES),
-                        help="one of the notes' circuits instead of an expression")
+    parser.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="the inputs' values, e.g. --at x=-2 y=5 z=-4",
+    )
+    parser.add_argument(
+        "--example",
+        choices=sorted(EXAMPLES),
+        help="one of the notes' circuits instead of an expression",
+    )
     parser.add_argument("--svg", metavar="FILE", help="write the diagram as SVG")
     parser.add_argument("--png", metavar="FILE", help="write the diagram as PNG")
     parser.add_argument("--dot", metavar="FILE", help="write the diagram as Graphviz DOT text")
-    parser.add_argument("--collapse", choices=["sigmoid"],
-                        help="draw sub-circuits as one gate (the primitive sigmoid as σ)")
-    parser.add_argument("--digits", type=int, default=2, choices=range(0, 13), metavar="N",
-                        help="decimals shown (default 2, as in the notes)")
+    parser.add_argument(
+        "--collapse",
+        choices=["sigmoid"],
+        help="draw sub-circuits as one gate (the primitive sigmoid as σ)",
+    )
+    parser.add_argument(
+        "--digits",
+        type=int,
+        default=2,
+        choices=range(0, 13),
+        metavar="N",
+        help="decimals shown (default 2, as in the notes)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -69,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         explanation = explain(output, digits=args.digits)
     except (ArithmeticError, ValueError) as exc:
-        print(f"chainrule explain: the backward pass failed at {_point_text(point)}: {exc}",
-              file=sys.stderr)
+        print(
+            f"chainrule explain: the backward pass failed at {_point_text(point)}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     print(title)
     print("\nforward")
@@ -90,8 +109,9 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Value], dict[
         if args.expression is not None:
             raise UsageError("give an expression or --example, not both")
         example = EXAMPLES[args.example]
-        point = {name: float(p.default)
-                 for name, p in inspect.signature(example).parameters.items()}
+        point = {
+            name: float(p.default) for name, p in inspect.signature(example).parameters.items()
+        }
         for name in values:
             if name not in point:
                 raise UsageError(
@@ -102,7 +122,7 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Value], dict[
         summary = (example.__doc__ or "").strip().splitlines()[0]
         return f"{args.example}: {summary}\nat {_point_text(point)}", example, point
     if args.expression is None:
-        raise UsageError("give an expression to explain, e.g. \"(x + y) * z\", or --example NAME")
+        raise UsageError('give an expression to explain, e.g. "(x + y) * z", or --example NAME')
     expression = parse(args.expression)
     for name in values:
         if name not in expression.names:
@@ -164,11 +184,15 @@ def _gradient_check(build: Callable[..., Value], point: dict[str, float], analyt
     if not errors:
         return "gradient check: no inputs to check"
     worst = max(errors)
-    verdict = "ok" if worst < 1e-6 else (
-        "CHECK FAILED (or the function has a kink here, as max/relu/abs do at a tie or 0)"
+    verdict = (
+        "ok"
+        if worst < 1e-6
+        else ("CHECK FAILED (or the function has a kink here, as max/relu/abs do at a tie or 0)")
     )
-    return (f"gradient check (centered differences, h={STEP:g}): max relative error "
-            f"{format_value(worst, 1)}  {verdict}")
+    return (
+        f"gradient check (centered differences, h={STEP:g}): max relative error "
+        f"{format_value(worst, 1)}  {verdict}"
+    )
 
 
 def _write_diagrams(args: argparse.Namespace, output: Value) -> int:
@@ -184,9 +208,11 @@ def _write_diagrams(args: argparse.Namespace, output: Value) -> int:
         if fmt != "dot" and dot_program() is None:
             fallback = path.with_suffix(".dot")
             fallback.write_text(diagram.dot, encoding="utf-8")
-            print(f"note: Graphviz's 'dot' program is not installed, so {path} was not written; "
-                  f"wrote the DOT text to {fallback} (apt-get install graphviz to render it)",
-                  file=sys.stderr)
+            print(
+                f"note: Graphviz's 'dot' program is not installed, so {path} was not written; "
+                f"wrote the DOT text to {fallback} (apt-get install graphviz to render it)",
+                file=sys.stderr,
+            )
             continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

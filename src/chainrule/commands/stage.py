@@ -34,15 +34,30 @@ def register(subparsers: Any) -> None:
         "reverse, each commented with the forward stage it differentiates.",
     )
     parser.add_argument("expression", help='e.g. "(x + y) * z"')
-    parser.add_argument("--at", nargs="+", default=[], metavar="NAME=NUMBER",
-                        help="the values to trace at (default 1), e.g. --at x=3 y=-4")
-    parser.add_argument("--wrt", nargs="+", metavar="NAME",
-                        help="the inputs to differentiate with respect to (default: all)")
-    parser.add_argument("--shape", metavar="D1,D2,...",
-                        help="trace every input as an array of this shape (the expression is "
-                        "then summed); arrays are written into buffers")
-    parser.add_argument("--no-buffers", action="store_true",
-                        help="write array stages as plain expressions instead of out= calls")
+    parser.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="the values to trace at (default 1), e.g. --at x=3 y=-4",
+    )
+    parser.add_argument(
+        "--wrt",
+        nargs="+",
+        metavar="NAME",
+        help="the inputs to differentiate with respect to (default: all)",
+    )
+    parser.add_argument(
+        "--shape",
+        metavar="D1,D2,...",
+        help="trace every input as an array of this shape (the expression is "
+        "then summed); arrays are written into buffers",
+    )
+    parser.add_argument(
+        "--no-buffers",
+        action="store_true",
+        help="write array stages as plain expressions instead of out= calls",
+    )
     parser.set_defaults(run=run)
 
 
@@ -78,8 +93,9 @@ def _source(args: argparse.Namespace) -> str:
 
     inputs = [tensor(np.full(shape, values.get(n, 1.0)), name=n) for n in names]
     with np.errstate(all="ignore"):
-        staged = stage(f, *inputs, wrt=tuple(names.index(n) for n in wrt),
-                       buffers=not args.no_buffers)
+        staged = stage(
+            f, *inputs, wrt=tuple(names.index(n) for n in wrt), buffers=not args.no_buffers
+        )
     return staged.source
 
 
@@ -93,8 +109,9 @@ def _shape(text: str | None) -> tuple:
     try:
         shape = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise UsageError(f"--shape {text}: write the shape as sizes separated by commas, "
-                         "e.g. 64,10") from None
+        raise UsageError(
+            f"--shape {text}: write the shape as sizes separated by commas, e.g. 64,10"
+        ) from None
     if not shape or any(n < 1 for n in shape) or np.prod(shape) > 10**7:
         raise UsageError(f"--shape {text}: sizes must be positive (and at most 10**7 elements)")
     return shape

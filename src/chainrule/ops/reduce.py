@@ -182,8 +182,10 @@ class LogSumExp(_Reduction):
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
         shape = np.shape(raw(x))
-        kept = out if ctx._options["keepdims"] else out.reshape(
-            keepdims_shape(shape, ctx._options["axis"])
+        kept = (
+            out
+            if ctx._options["keepdims"]
+            else out.reshape(keepdims_shape(shape, ctx._options["axis"]))
         )
         return (_reduced_grad(ctx, grad) * exp(x - kept),)
 
@@ -211,4 +213,3 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) over ``axis``, stable for large inputs (±1e4)."""
     return LogSumExp.apply(x, axis, keepdims)
-

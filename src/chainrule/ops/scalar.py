@@ -30,6 +30,7 @@ class LinearCombination(Gate):
     """
 
     elementwise = True
+
     @staticmethod
     def forward_code(site):
         args = site.args

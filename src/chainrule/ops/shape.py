@@ -62,9 +62,7 @@ class Transpose(Gate):
 
 
 def _is_basic(index: tuple) -> bool:
-    return all(
-        i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) for i in index
-    )
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) for i in index)
 
 
 class GetItem(Gate):
@@ -77,12 +75,19 @@ class GetItem(Gate):
     @staticmethod
     def backward_code(site):
         index = site.options["index"]
-        scatter = "{h0}" + site.index(index) + " = {g}" if _is_basic(index) else (
-            "np.add.at({h0}, " + site.lit(index) + ", {g})"
+        scatter = (
+            "{h0}" + site.index(index) + " = {g}"
+            if _is_basic(index)
+            else ("np.add.at({h0}, " + site.lit(index) + ", {g})")
         )
         dtype = site.lit(site.dtypes[0])
-        return ((site.format("{h0} = np.zeros({s0}, " + dtype + ")"), site.format(scatter),
-                 site.format("{h0}")),)
+        return (
+            (
+                site.format("{h0} = np.zeros({s0}, " + dtype + ")"),
+                site.format(scatter),
+                site.format("{h0}"),
+            ),
+        )
 
     name = "getitem"
     symbol = "[]"
@@ -106,11 +111,16 @@ class ScatterAdd(Gate):
     @staticmethod
     def forward_code(site):
         index = site.options["index"]
-        scatter = "{h0}" + site.index(index) + " = {0}" if _is_basic(index) else (
-            "np.add.at({h0}, " + site.lit(index) + ", {0})"
+        scatter = (
+            "{h0}" + site.index(index) + " = {0}"
+            if _is_basic(index)
+            else ("np.add.at({h0}, " + site.lit(index) + ", {0})")
         )
-        return (site.format("{h0} = np.zeros({shape}, " + site.lit(site.out_dtype) + ")"),
-                site.format(scatter), site.format("{h0}"))
+        return (
+            site.format("{h0} = np.zeros({shape}, " + site.lit(site.out_dtype) + ")"),
+            site.format(scatter),
+            site.format("{h0}"),
+        )
 
     @staticmethod
     def backward_code(site):
@@ -268,8 +278,9 @@ def squeeze(x: Any, axis: Any = None) -> Any:
 def expand_dims(x: Any, axis: Any) -> Any:
     """New length-1 axes inserted at ``axis`` (int or tuple), like ``np.expand_dims``."""
     shape = np.shape(raw(x))
-    axes = normalize_axis(axis, len(shape) + (1 if isinstance(axis, int) else len(axis)),
-                          "expand_dims")
+    axes = normalize_axis(
+        axis, len(shape) + (1 if isinstance(axis, int) else len(axis)), "expand_dims"
+    )
     out = list(shape)
     for a in axes:
         out.insert(a, 1)
@@ -290,8 +301,9 @@ def _normalize_index(index: Any) -> tuple:
         if isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray) and item.dtype.kind not in "biu":
-            raise GateError(f"gate 'getitem': index arrays must be integer or boolean, got "
-                            f"{item.dtype}")
+            raise GateError(
+                f"gate 'getitem': index arrays must be integer or boolean, got {item.dtype}"
+            )
         out.append(item)
     return tuple(out)
 
@@ -328,4 +340,3 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
         bounds = [0, *[int(i) for i in indices_or_sections], n]
     lead = (slice(None),) * ax
     return [getitem(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
-
