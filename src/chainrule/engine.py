@@ -9,7 +9,10 @@ value fans out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Generator, Sequence
 from heapq import heappop, heappush
 from itertools import count
 from typing import Any
@@ -30,19 +33,30 @@ class GateError(ValueError):
     """A gate was used wrongly: bad input, bad shapes, or a backward of the wrong arity."""
 
 
-class _GradMode:
-    """Process-wide switch: when off, gates compute but record nothing."""
+class _GradModeLocal(threading.local):
+    """Grad mode, one flag per thread (as in PyTorch): when off, gates compute but record nothing.
+
+    A new thread starts with recording on (the class attribute); ``no_grad`` in one thread, or a
+    backward sweep running in it, never changes what another thread records.
+    """
 
     enabled = True
 
 
+_GradMode = _GradModeLocal()
+
+
 def is_grad_enabled() -> bool:
-    """Whether new gates are recorded for backward."""
+    """Whether new gates are recorded for backward (in the calling thread)."""
     return _GradMode.enabled
 
 
 class _SetGradMode:
-    """Context manager (and decorator) that sets grad mode and restores it on exit."""
+    """Context manager (and decorator) that sets the calling thread's grad mode and restores it.
+
+    As a decorator it wraps generator functions too: the mode holds while the generator's body
+    runs (each resumption), not merely while the generator object is created.
+    """
 
     mode = True
 
@@ -53,24 +67,60 @@ class _SetGradMode:
     def __exit__(self, *exc: object) -> None:
         _GradMode.enabled = self._previous
 
-    def __call__(self, fn):
-        def wrapped(*args, **kwargs):
-            with self.__class__():
+    def __call__(self, fn: Callable) -> Callable:
+        manager = self.__class__
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Generator:
+                with manager():
+                    gen = fn(*args, **kwargs)
+                return (yield from _each_step_under(manager, gen))
+
+            return generator
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with manager():
                 return fn(*args, **kwargs)
 
-        wrapped.__name__ = getattr(fn, "__name__", "wrapped")
-        wrapped.__doc__ = getattr(fn, "__doc__", None)
         return wrapped
 
 
+def _each_step_under(manager: type, gen: Generator) -> Generator:
+    """Drive ``gen`` with every step (send, throw, close) run inside ``manager()``, passing values,
+    exceptions and the return value through unchanged (PyTorch's generator wrapping)."""
+    try:
+        with manager():
+            response = gen.send(None)
+        while True:
+            try:
+                request = yield response
+            except GeneratorExit:
+                with manager():
+                    gen.close()
+                raise
+            except BaseException as exc:
+                with manager():
+                    response = gen.throw(exc)
+            else:
+                with manager():
+                    response = gen.send(request)
+    except StopIteration as stop:
+        return stop.value
+
+
 class no_grad(_SetGradMode):
-    """``with cr.no_grad():`` computes values without recording a circuit (like PyTorch)."""
+    """``with cr.no_grad():`` computes values without recording a circuit (like PyTorch).
+
+    Per thread: other threads keep recording. Also a decorator (generator functions included).
+    """
 
     mode = False
 
 
 class enable_grad(_SetGradMode):
-    """Turns recording back on inside a ``no_grad`` block."""
+    """Turns recording back on inside a ``no_grad`` block (per thread; also a decorator)."""
 
     mode = True
 
