@@ -9,7 +9,7 @@ OUT ?= out/demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[viz,data,test]'
+	$(PY) -m pip install --quiet -e '.[viz,data,test,mpi]'
 	touch $(STAMP)
 
 # Graphviz renders the diagrams; without it chainrule still writes DOT files.
@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check src tests benchmarks examples
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[viz,data,test,bench]'
+	$(PY) -m pip install --quiet -e '.[viz,data,test,mpi,bench]'
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 	  MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
 	  $(PY) benchmarks/run_all.py

@@ -14,6 +14,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
+        ("distributed_training.py", "training accuracy"),
         ("staged_training.py", "training accuracy"),
         ("train_spiral.py", "same predictions = True"),
     ],

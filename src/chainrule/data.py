@@ -8,7 +8,7 @@ test with a seeded permutation. Everything is NumPy arrays: float64 features, in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -81,22 +81,32 @@ def batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One pass over (x, y) in mini-batches of ``batch_size`` rows, shuffled by ``generator``
     (or a generator seeded with ``seed``); the last batch may be smaller unless ``drop_last``."""
+    x, y, order, size = _order(x, y, batch_size, shuffle, seed, generator, "batches")
+    return _iterate(x, y, order, size, len(order) - len(order) % size if drop_last else len(order))
+
+
+def _order(
+    x: Any,
+    y: Any,
+    batch_size: int,
+    shuffle: bool,
+    seed: int | None,
+    generator: np.random.Generator | None,
+    fn: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Checked (x, y, row order of one epoch, batch size) for ``fn``'s mini-batches."""
     x, y = np.asarray(x), np.asarray(y)
-    size = _count(batch_size, "batch_size", "batches")
+    size = _count(batch_size, "batch_size", fn)
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
         raise ValueError(
-            f"batches: x of shape {x.shape} and y of shape {y.shape} must have the same number "
-            "of rows"
+            f"{fn}: x of shape {x.shape} and y of shape {y.shape} must have the same number of rows"
         )
     if generator is not None and seed is not None:
-        raise ValueError("batches: give either seed or generator, not both")
-    n = len(x)
+        raise ValueError(f"{fn}: give either seed or generator, not both")
     if shuffle:
         rng = generator if generator is not None else np.random.default_rng(seed)
-        order = rng.permutation(n)
-    else:
-        order = np.arange(n)
-    return _iterate(x, y, order, size, n - n % size if drop_last else n)
+        return x, y, rng.permutation(len(x)), size
+    return x, y, np.arange(len(x)), size
 
 
 def _iterate(

@@ -1,0 +1,345 @@
+"""Data-parallel training over MPI (mpi4py), the optional extra ``chainrule[mpi]``.
+
+Every rank (process) holds the whole model. Rank 0's parameters are broadcast at the start; each
+epoch every rank draws the same shuffle and takes its own disjoint shard of it; after backward
+the gradients are averaged with one in-place ``Allreduce`` over a single flat buffer, so every
+rank takes the same optimizer step. Two ranks with batch B thus follow one rank with batch 2B.
+Communication is mpi4py's buffer interface (uppercase methods, no pickling); MPI itself comes
+from the ``mpich`` wheel, whose ``mpiexec`` lands in the virtual environment::
+
+    mpiexec -n 4 python train.py        # or: chainrule train --workers 4
+
+Rank and world size come from the MPI environment (:func:`init`, called on first use). Once a
+job has more than one rank, an exception that escapes on any rank prints its traceback and
+aborts every rank (``python -m mpi4py`` semantics), so no rank is left waiting in a collective.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .data import _iterate, _order
+from .nn.module import Module, Parameter
+from .tensor import Tensor
+
+__all__ = [
+    "DataParallel",
+    "DistributedError",
+    "all_reduce",
+    "allreduce_gradients",
+    "barrier",
+    "batches",
+    "broadcast",
+    "broadcast_parameters",
+    "get_rank",
+    "get_world_size",
+    "init",
+    "is_available",
+    "mpiexec",
+    "rank_seed",
+]
+
+EXTRA = "pip install 'chainrule[mpi]'"
+_OPS = ("sum", "mean", "max", "min", "prod")
+# Variables an MPI launcher sets to the job's size: a different MPI's mpiexec than the library
+# mpi4py loaded starts N singletons of size 1 instead of one job (each would train alone).
+_LAUNCHER_SIZES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+_world: list = []
+
+
+class DistributedError(RuntimeError):
+    """The MPI job is not what data-parallel training needs (mismatched ranks or launcher)."""
+
+
+def is_available() -> bool:
+    """Whether mpi4py is installed (``chainrule[mpi]``)."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise ImportError(f"cr.distributed needs mpi4py and MPI ({EXTRA}): {err}") from None
+    return MPI
+
+
+def init() -> None:
+    """Join the MPI job this process was started in (``mpiexec -n N ...``); a process started
+    without mpiexec is a job of one rank. Safe to call again. With more than one rank, an uncaught
+    exception on any rank aborts them all."""
+    if _world:
+        return
+    comm = _mpi().COMM_WORLD
+    size = comm.Get_size()
+    for var in _LAUNCHER_SIZES:
+        launched = os.environ.get(var, "")
+        if launched.isdigit() and int(launched) != size:
+            raise DistributedError(
+                f"cr.distributed: the launcher started {launched} processes ({var}) but MPI sees "
+                f"a job of {size}: mpiexec and mpi4py use different MPI libraries; run the "
+                f"mpiexec that {EXTRA} installs ({mpiexec() or 'not found'})"
+            )
+    _world.append(comm)
+    if size > 1:
+        _abort_on_uncaught(comm)
+
+
+def _comm() -> Any:
+    init()
+    return _world[0]
+
+
+def _abort_on_uncaught(comm: Any) -> None:
+    """Chain an excepthook that, after the traceback, aborts every rank of the job."""
+    previous = sys.excepthook
+
+    def hook(kind: type, value: BaseException, tb: Any) -> None:
+        previous(kind, value, tb)
+        print(
+            f"cr.distributed: rank {comm.Get_rank()} of {comm.Get_size()} failed; aborting all",
+            file=sys.stderr,
+            flush=True,
+        )
+        comm.Abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
+
+    sys.excepthook = hook
+
+
+def _abort(message: str, code: int) -> None:
+    """Print ``message`` (one line, prefixed with this rank) and end every rank of the job."""
+    comm = _comm()
+    print(f"rank {comm.Get_rank()} of {comm.Get_size()}: {message}", file=sys.stderr, flush=True)
+    comm.Abort(code)
+
+
+def run_or_abort(main: Callable[[], int]) -> int:
+    """Run a command's ``main`` on this rank; an exception or a non-zero exit code on any rank
+    ends every rank with that rank's one-line message (a command line's errors have no
+    traceback), so no rank waits forever in a collective the failed one never reaches."""
+    try:
+        code = main()
+    except Exception as err:
+        if get_world_size() > 1:
+            _abort(f"{type(err).__name__}: {err}", 1)
+        raise
+    if code and get_world_size() > 1:
+        _abort(f"exited with status {code}", code)
+    return code
+
+
+def get_rank() -> int:
+    """This process's rank, 0 .. world size - 1 (rank 0 prints, plots and saves)."""
+    return _comm().Get_rank()
+
+
+def get_world_size() -> int:
+    """The number of ranks in the job."""
+    return _comm().Get_size()
+
+
+def barrier() -> None:
+    """Wait until every rank has reached this call."""
+    _comm().Barrier()
+
+
+def _buffer(value: Any, fn: str) -> np.ndarray:
+    array = value.data if isinstance(value, Tensor) else value
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{fn}: expected an ndarray, a Tensor or a number, got {type(value)}")
+    if array.dtype.kind not in "biuf" or not array.flags.c_contiguous or not array.flags.writeable:
+        raise ValueError(
+            f"{fn}: the array (shape {array.shape}, dtype {array.dtype}) must be a writeable, "
+            "C-contiguous array of numbers to be reduced in place"
+        )
+    return array
+
+
+def all_reduce(value: Any, op: str = "sum") -> Any:
+    """Combine ``value`` over all ranks with ``op`` (sum, mean, max, min, prod): an ndarray or
+    Tensor in place (returned); a Python number returns the result. Every rank must call it
+    with the same shape and dtype."""
+    if op not in _OPS:
+        raise ValueError(f"all_reduce: op must be one of {', '.join(_OPS)}, got {op!r}")
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        array = np.array(value, dtype=np.float64 if op == "mean" else None)
+        return all_reduce(array, op).item()
+    array = _buffer(value, "all_reduce")
+    if op == "mean" and array.dtype.kind != "f":
+        raise ValueError(f"all_reduce: op='mean' needs a floating array, got {array.dtype}")
+    MPI = _mpi()
+    mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN, "prod": MPI.PROD}
+    comm = _comm()
+    comm.Allreduce(MPI.IN_PLACE, array, op=mpi_op[op])
+    if op == "mean":
+        array /= comm.Get_size()
+    return value
+
+
+def broadcast(value: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``value`` on every rank: an ndarray or Tensor in place (returned); a
+    Python number returns rank ``src``'s number."""
+    size = get_world_size()
+    if not isinstance(src, int) or not 0 <= src < size:
+        raise ValueError(f"broadcast: src must be a rank in 0..{size - 1}, got {src!r}")
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return broadcast(np.array(value), src).item()
+    _comm().Bcast(_buffer(value, "broadcast"), root=src)
+    return value
+
+
+def _agree(signature: str, what: str) -> None:
+    """Raise on every rank unless all ranks hold the same ``signature`` (one small Allreduce)."""
+    code = zlib.crc32(signature.encode())
+    both = np.array([code, -code], dtype=np.int64)
+    all_reduce(both, "max")
+    if both[0] != -both[1]:
+        raise DistributedError(f"cr.distributed: the ranks hold different {what}")
+
+
+def broadcast_parameters(module: Module, src: int = 0) -> None:
+    """Copy rank ``src``'s state dict (parameters, and buffers where a module has them) into
+    ``module`` on every rank: one ``Bcast`` per dtype. The ranks must build the same model."""
+    state = module.state_dict()
+    _agree(
+        ";".join(f"{k}:{v.shape}:{v.dtype.str}" for k, v in state.items()),
+        "models (parameter names, shapes or dtypes differ)",
+    )
+    for dtype in sorted({v.dtype.str for v in state.values()}):
+        keys = [k for k, v in state.items() if v.dtype.str == dtype]
+        flat = np.concatenate([state[k].ravel() for k in keys])
+        broadcast(flat, src)
+        start = 0
+        for k in keys:
+            state[k] = flat[start : start + state[k].size].reshape(state[k].shape)
+            start += state[k].size
+    module.load_state_dict(state)
+
+
+def allreduce_gradients(model: Module | Iterable[Parameter]) -> None:
+    """Average the ``.grad`` of every parameter over the ranks: one in-place ``Allreduce`` over
+    a single flat buffer (the gradients plus one has-a-gradient flag per parameter). Call it
+    after ``backward`` and before ``optimizer.step()``. A parameter without a gradient counts as
+    zeros; one without a gradient on every rank keeps ``grad = None``. The result is written as
+    plain arrays (a ``create_graph`` gradient is not differentiated through the average)."""
+    params = list(model.parameters() if isinstance(model, Module) else model)
+    comm = _comm()
+    ranks = comm.Get_size()
+    if ranks == 1 or not params:
+        return
+    dtype = np.result_type(*(p.data.dtype for p in params))
+    sizes = [p.data.size for p in params]
+    total = sum(sizes)
+    flat = np.zeros(total + len(params), dtype=dtype)
+    start = 0
+    for i, (p, n) in enumerate(zip(params, sizes)):
+        if p.grad is not None:
+            grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
+            flat[start : start + n] = grad.ravel()
+            flat[total + i] = 1
+        start += n
+    comm.Allreduce(_mpi().IN_PLACE, flat)
+    flat[:total] /= ranks
+    start = 0
+    for i, (p, n) in enumerate(zip(params, sizes)):
+        if flat[total + i]:
+            p.grad = flat[start : start + n].reshape(p.data.shape).astype(p.data.dtype, copy=False)
+        start += n
+
+
+class DataParallel(Module):
+    """Wrap ``module`` for data-parallel training (PyTorch's DistributedDataParallel name
+    pattern): rank 0's parameters are broadcast on construction, calls run the wrapped module,
+    and :meth:`allreduce_gradients` averages the gradients after backward::
+
+        model = cr.distributed.DataParallel(net)
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(); loss.backward(); model.allreduce_gradients(); opt.step()
+
+    The wrapped module is ``.module`` (so state-dict keys start with ``module.``, as in PyTorch).
+    """
+
+    def __init__(self, module: Module, src: int = 0) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"DataParallel: expected a cr.nn.Module, got {type(module).__name__}")
+        super().__init__()
+        self.module = module
+        broadcast_parameters(module, src)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    def allreduce_gradients(self) -> None:
+        """Average every parameter's gradient over the ranks (see :func:`allreduce_gradients`)."""
+        allreduce_gradients(self.module)
+
+
+def batches(
+    x: Any,
+    y: Any,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """This rank's mini-batches of one epoch, as :func:`chainrule.data.batches` but sharded.
+
+    Every rank must draw the same shuffle (the same ``seed``, or a ``generator`` in the same
+    state); rank r takes rows r, r + N, r + 2N, ... of it (N ranks), so shards are disjoint and
+    equally long (the last ``len(x) % N`` shuffled rows sit the epoch out) and every rank takes
+    the same number of steps. Batch k of all ranks together is batch k of one process with
+    batch size ``N * batch_size``.
+    """
+    x, y, order, size = _order(x, y, batch_size, shuffle, seed, generator, "distributed.batches")
+    ranks, rank = get_world_size(), get_rank()
+    per_rank = len(order) // ranks
+    if per_rank == 0:
+        raise ValueError(
+            f"distributed.batches: {len(order)} rows cannot be shared by {ranks} ranks"
+        )
+    mine = order[rank : per_rank * ranks : ranks]
+    return _iterate(x, y, mine, size, per_rank - per_rank % size if drop_last else per_rank)
+
+
+def rank_seed(seed: int) -> int:
+    """A seed for this rank's own random stream (dropout masks), derived from ``seed`` and the
+    rank: pass it to ``Dropout(seed=...)`` or ``cr.nn.init.manual_seed`` after the model's
+    parameters are made (they come from rank 0 anyway)."""
+    state = np.random.SeedSequence([int(seed), get_rank()]).generate_state(1, np.uint64)
+    return int(state[0])
+
+
+def mpiexec() -> str | None:
+    """The ``mpiexec`` next to this Python (the ``mpich`` wheel's), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
+
+
+def launch_command(ranks: int, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that start ``argv`` (a Python command) on ``ranks``
+    ranks of this machine; raises ImportError naming the extra when mpiexec or mpi4py is
+    missing."""
+    runner = mpiexec()
+    if runner is None or not is_available():
+        missing = " and ".join(
+            name
+            for name, absent in (("mpiexec", runner is None), ("mpi4py", not is_available()))
+            if absent
+        )
+        raise ImportError(f"running on several ranks needs {missing} ({EXTRA})")
+    env = dict(os.environ)
+    # One machine: Hydra starts ranks with fork (no ssh/rsh or host lookup, which a container may
+    # lack); OMPI_* lets an Open MPI mpiexec run more ranks than cores as MPICH does.
+    env.setdefault("HYDRA_LAUNCHER", "fork")
+    env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    return [runner, "-n", str(ranks), *argv], env
