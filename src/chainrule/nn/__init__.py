@@ -3,11 +3,16 @@ on chainrule's tensors and gates."""
 
 from . import functional, init
 from .activations import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dropout, Linear, Maxout, Sequential
 from .losses import CrossEntropyLoss, MSELoss, SVMLoss
 from .module import IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Flatten",
+    "MaxPool2d",
     "CrossEntropyLoss",
     "Dropout",
     "ELU",

@@ -19,11 +19,17 @@ import numpy as np
 from .. import ops
 from ..engine import GateError, Node
 from ..gate import Gate
+from ..ops.conv import conv2d
+from ..ops.pad import pad
+from ..ops.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
 from .init import get_generator
 
 __all__ = [
     "Affine",
+    "avg_pool2d",
+    "conv2d",
+    "max_pool2d",
     "SoftmaxCrossEntropy",
     "cross_entropy",
     "dropout",
@@ -32,6 +38,7 @@ __all__ = [
     "leaky_relu",
     "linear",
     "mse_loss",
+    "pad",
     "relu",
     "sigmoid",
     "svm_loss",
