@@ -2,21 +2,41 @@
 
 Each subcommand lives in its own module under ``chainrule.commands`` and registers itself with
 ``register(subparsers)``, setting ``run(args) -> exit code`` as its handler.
+
+A user error never ends in a traceback: bad usage is one line and exit 2, a
+:class:`~chainrule.commands.CommandError` one line and its code, Ctrl-C one line and exit 130,
+and output piped into a reader that stops early (``| head``) one line and exit 141 (as a shell
+reports SIGPIPE).
+A terminal that cannot show a character (a non-UTF-8 locale) gets a replacement character instead
+of an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from .commands import CommandError
 
 COMMANDS = ("explain", "stage", "train", "demo")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block is in ``--help``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hint = ""
+        if "required: expression" in message:
+            hint = f"; an expression starting with '-' goes last, after --: {self.prog} -- -x"
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chainrule",
         description="Backpropagation on computational graphs: see, check and run gradients.",
     )
@@ -26,11 +46,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerate_narrow_terminals() -> None:
+    """Print what the terminal's encoding cannot show as a replacement character."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad usage or input)."""
+    _tolerate_narrow_terminals()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except CommandError as err:
+        print(f"chainrule {args.command}: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): send the rest of the output nowhere, say so once.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print(f"chainrule {args.command}: output closed early (broken pipe)", file=sys.stderr)
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

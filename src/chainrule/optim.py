@@ -8,7 +8,7 @@ of dicts), so a schedule can change ``lr`` between steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,73 @@ class Optimizer:
                     state = self.state[id(p)] = {"step": 0}
                 state["step"] += 1
                 self._update(p.data, g, state, group)
+
+    def state_dict(self) -> dict:
+        """PyTorch's layout: ``{"state": {index: {name: value}}, "param_groups": [...]}``, where
+        parameters are numbered in group order and each group lists its indices under ``params``.
+        Arrays are copies, so the dict is a snapshot."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {
+            index[key]: {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in s.items()}
+            for key, s in self.state.items()
+            if key in index
+        }
+        groups = [
+            {
+                **{k: v for k, v in g.items() if k != "params"},
+                "params": [index[id(p)] for p in g["params"]],
+            }
+            for g in self.param_groups
+        ]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` taken from an optimizer over the same parameters (same
+        groups, sizes and shapes). Everything is checked before anything changes."""
+        name = type(self).__name__
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
+            raise TypeError(
+                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'"
+            )
+        groups = state_dict["param_groups"]
+        params = [p for g in self.param_groups for p in g["params"]]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(
+                f"{name}.load_state_dict: the saved groups hold "
+                f"{[len(g['params']) for g in groups]} parameters, this optimizer "
+                f"{[len(g['params']) for g in self.param_groups]}"
+            )
+        state: dict[int, dict] = {}
+        for i, saved in state_dict["state"].items():
+            if not isinstance(i, int) or not 0 <= i < len(params):
+                raise ValueError(f"{name}.load_state_dict: no parameter number {i!r}")
+            entry = {}
+            for k, v in saved.items():
+                if isinstance(v, np.ndarray):
+                    if v.shape != params[i].shape:
+                        raise ValueError(
+                            f"{name}.load_state_dict: state {k!r} of parameter {i} has shape "
+                            f"{v.shape}, the parameter {params[i].shape}"
+                        )
+                    v = v.astype(params[i].dtype, copy=True)
+                entry[k] = v
+            state[id(params[i])] = entry
+        updates = []
+        for group, saved in zip(self.param_groups, groups, strict=True):
+            hyper = {
+                k: tuple(v) if isinstance(group.get(k), tuple) else v
+                for k, v in saved.items()
+                if k != "params"
+            }
+            if set(hyper) - set(group):
+                raise ValueError(
+                    f"{name}.load_state_dict: unknown option(s) {sorted(set(hyper) - set(group))}"
+                )
+            self._validate({**group, **hyper})
+            updates.append(hyper)
+        for group, hyper in zip(self.param_groups, updates, strict=True):
+            group.update(hyper)
+        self.state = state
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -11,6 +11,7 @@ from typing import Any
 from .. import notes
 from ..trace import trace
 from ..value import Value
+from . import int_at_least, writable_folder
 
 STAGED_EXPRESSION = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 
@@ -23,7 +24,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", default="out/demo", help="folder for diagrams, plot, checkpoint")
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=int_at_least(1),
         default=2000,
         help="epochs of the closing spiral training run (default 2000)",
     )
@@ -57,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the tour; returns the first failing step's exit code, else 0."""
     from ..cli import main
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(writable_folder(args.out))
 
     _heading("The notes' circuits: forward values and gradients")
     for name, build in notes.EXAMPLES.items():

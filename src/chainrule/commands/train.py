@@ -1,8 +1,17 @@
 """``chainrule train``: train a two-layer ReLU network on the spiral or digits data from the
-command line, with a progress bar, a final report, a loss/accuracy plot and a checkpoint.
+command line with :class:`chainrule.train.Trainer`: a progress bar, a final report, a
+loss/accuracy plot, a checkpoint per epoch that ``--resume`` continues, and the model.
 
 The model is ``Linear(D, hidden) -> ReLU -> Linear(hidden, classes)`` trained on softmax
 cross-entropy plus the CS231n L2 penalty 0.5 * reg * Σ‖W‖² on the weights.
+
+Nothing is lost: the output folder is checked before training; Ctrl-C keeps the last finished
+epoch in the checkpoint (exit 130); a diverging run stops at once with a message (exit 1) and
+leaves the last good checkpoint as it was.
+
+To extend it, add options in :func:`register` and read them in :func:`build_model` (the model),
+:func:`callbacks` (hooks into the loop) or :func:`build_trainer`; every option is stored in the
+checkpoint, so ``--resume`` rebuilds the same run.
 """
 
 from __future__ import annotations
@@ -15,47 +24,31 @@ from typing import Any
 
 import numpy as np
 
+from . import CommandError, float_in, int_at_least, writable_folder
+
 # Per-dataset defaults, chosen so that a bare `chainrule train --data X` trains to the accuracy
-# the README quotes: the spiral as in the CS231n case study (full batch, lr 1), digits in
-# mini-batches.
+# the README quotes: the spiral as in the CS231n case study (full batch, lr 1, every point used
+# for training), digits in mini-batches with a tenth of the training set held out for validation.
 DEFAULTS = {
-    "spiral": {"epochs": 2000, "batch_size": 0, "lr": {"sgd": 1.0, "adam": 1e-2}},
-    "digits": {"epochs": 30, "batch_size": 32, "lr": {"sgd": 0.1, "adam": 1e-3}},
+    "spiral": {
+        "epochs": 2000,
+        "batch_size": 0,
+        "val_split": 0.0,
+        "checkpoint_every": 100,
+        "lr": {"sgd": 1.0, "adam": 1e-2},
+    },
+    "digits": {
+        "epochs": 30,
+        "batch_size": 32,
+        "val_split": 0.1,
+        "checkpoint_every": 1,
+        "lr": {"sgd": 0.1, "adam": 1e-3},
+    },
 }
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _float_at_least(minimum: float, strict: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not np.isfinite(value) or value < minimum or (strict and value == minimum):
-            bound = f"> {minimum}" if strict else f">= {minimum}"
-            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text}")
-        return value
-
-    return parse
+# Options that are about this invocation, not the run: never restored by --resume.
+INVOCATION = ("out", "resume", "run", "command", "epochs")
+# A run may plan to use at most this fraction of the machine's memory.
+MEMORY_FRACTION = 0.5
 
 
 def register(subparsers: Any) -> None:
@@ -63,57 +56,88 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a 2-layer ReLU network on spiral or digits data",
-        description=__doc__.splitlines()[0],
+        description=__doc__.split("\n\n")[0],
     )
     parser.add_argument(
         "--data", choices=sorted(DEFAULTS), default="spiral", help="dataset (default: spiral)"
     )
     parser.add_argument(
-        "--hidden", type=_positive_int, default=100, help="hidden units (default: 100)"
+        "--hidden", type=int_at_least(1), default=100, help="hidden units (default: 100)"
     )
     parser.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=int_at_least(1),
         default=None,
-        help="passes over the training set (default: spiral 2000, digits 30)",
+        help="passes over the training set, in all (default: spiral 2000, digits 30)",
     )
     parser.add_argument(
         "--batch-size",
-        type=_non_negative_int,
+        type=int_at_least(0),
         default=None,
         help="mini-batch size, 0 for full batch (default: spiral 0, digits 32)",
     )
     parser.add_argument(
         "--lr",
-        type=_float_at_least(0.0, strict=True),
+        type=float_in(0.0, strict=True),
         default=None,
         help="learning rate (default: sgd 1.0/0.1, adam 1e-2/1e-3 for spiral/digits)",
     )
     parser.add_argument(
-        "--optim", choices=("sgd", "adam"), default="sgd", help="optimizer (default: sgd)"
+        "--lr-decay",
+        type=float_in(0.0, strict=True),
+        default=1.0,
+        help="multiply the learning rate by this after every epoch (default: 1)",
     )
     parser.add_argument(
-        "--momentum",
-        type=_float_at_least(0.0, strict=False),
-        default=0.0,
-        help="SGD momentum (default: 0)",
+        "--optim",
+        choices=("sgd", "rmsprop", "adam"),
+        default="sgd",
+        help="optimizer (default: sgd)",
+    )
+    parser.add_argument(
+        "--momentum", type=float_in(0.0), default=0.0, help="SGD momentum (default: 0)"
     )
     parser.add_argument(
         "--reg",
-        type=_float_at_least(0.0, strict=False),
+        type=float_in(0.0),
         default=1e-3,
         help="L2 strength on the weights (default: 1e-3)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and batches")
+    parser.add_argument(
+        "--val-split",
+        type=float_in(0.0, 1.0),
+        default=None,
+        help="fraction of the training set held out to pick the best epoch "
+        "(default: spiral 0, digits 0.1)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int_at_least(1),
+        default=None,
+        metavar="N",
+        help="write the checkpoint every N epochs, after the last one and on Ctrl-C "
+        "(default: spiral 100, digits 1)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed for data, weights and batches (default: 0)",
+    )
     parser.add_argument(
         "--out",
         default="out/train",
-        help="folder for training.png and model.npz (default: out/train)",
+        help="folder for training.png, checkpoint.npz and model.npz (default: out/train)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the run saved in CHECKPOINT (its options are used; --epochs is the total)",
     )
     parser.set_defaults(run=run)
 
 
-def _load(name: str, seed: int) -> tuple:
+def _load_data(name: str, seed: int) -> tuple:
     from .. import data
 
     if name == "spiral":
@@ -123,147 +147,241 @@ def _load(name: str, seed: int) -> tuple:
     return split.x_train, split.y_train, split.x_test, split.y_test
 
 
-def _evaluate(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from .. import no_grad
-    from ..nn import functional as F
-
-    with no_grad():
-        scores = model(x)
-        loss = F.cross_entropy(scores, y).item()
-    return loss, float(np.mean(scores.data.argmax(axis=1) == y))
+def parameter_count(args: argparse.Namespace, features: int, classes: int) -> int:
+    """The number of parameters of the model :func:`build_model` would build."""
+    return features * args.hidden + args.hidden + args.hidden * classes + classes
 
 
-def _plot(history: dict, path: str, title: str) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def build_model(args: argparse.Namespace, features: int, classes: int, rng: np.random.Generator):
+    """The network to train, its weights drawn from ``rng``."""
+    from .. import nn
 
-    fig = Figure(figsize=(9, 3.6))
-    FigureCanvasAgg(fig)
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(epochs, history["loss"], label="training loss")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss (data + L2)")
-    ax_loss.set_yscale("log")
-    ax_acc.plot(epochs, history["train_acc"], label="train")
-    if history["test_acc"]:
-        ax_acc.plot(epochs, history["test_acc"], label="test")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy")
-    ax_acc.set_ylim(0, 1.02)
-    ax_acc.legend(loc="lower right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Train, report, plot and save; returns the exit code (2 for unusable input)."""
-    try:
-        import matplotlib  # noqa: F401 - the plot needs it; fail before training, not after
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-        from rich.table import Table
-    except ImportError:
-        print(
-            "chainrule train: needs rich and matplotlib (pip install 'chainrule[viz]')",
-            file=sys.stderr,
-        )
-        return 2
-    from .. import data, nn, optim, save
-    from ..nn import functional as F
-
-    defaults = DEFAULTS[args.data]
-    epochs = args.epochs or defaults["epochs"]
-    lr = args.lr if args.lr is not None else defaults["lr"][args.optim]
-    batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as err:
-        print(f"chainrule train: cannot create output folder {args.out!r}: {err}", file=sys.stderr)
-        return 2
-    try:
-        x, y, x_test, y_test = _load(args.data, args.seed)
-    except ImportError as err:
-        print(f"chainrule train: {err}", file=sys.stderr)
-        return 2
-
-    classes = int(y.max()) + 1
-    rng = np.random.default_rng(args.seed)
-    model = nn.Sequential(
-        nn.Linear(x.shape[1], args.hidden, generator=rng),
+    return nn.Sequential(
+        nn.Linear(features, args.hidden, generator=rng),
         nn.ReLU(),
         nn.Linear(args.hidden, classes, generator=rng),
     )
-    weights = [model[0].weight, model[2].weight]
+
+
+def describe_model(args: argparse.Namespace, features: int, classes: int) -> str:
+    """The model in a few words, for the report and the plot's title."""
+    return f"{features}-{args.hidden}-{classes} ReLU MLP"
+
+
+def callbacks(args: argparse.Namespace) -> list:
+    """Hooks into the training loop beyond the progress bar (none by default)."""
+    return []
+
+
+def check_memory(args: argparse.Namespace, features: int, classes: int, rows: int) -> None:
+    """Refuse (before allocating) a run whose parameters and activations would not fit.
+
+    Each parameter is held about 6 times (value, gradient, two optimizer buffers, the best and
+    the checkpointed copy) and each hidden activation about 4 times per row of a batch."""
+    batch = min(args.batch_size or rows, rows)
+    estimate = 8 * (6 * parameter_count(args, features, classes) + 4 * batch * args.hidden)
+    available = _physical_memory()
+    if available and estimate > MEMORY_FRACTION * available:
+        raise CommandError(
+            f"this model would need about {_bytes(estimate)} of memory (--hidden {args.hidden}, "
+            f"batch {batch}) and this machine has {_bytes(available)}; use a smaller --hidden "
+            "or --batch-size"
+        )
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _bytes(n: float) -> str:
+    units = ["B", "KB", "MB", "GB", "TB", "PB"]
+    while n >= 1000 and len(units) > 1:
+        n /= 1000
+        units.pop(0)
+    return f"{n:.3g} {units[0]}"
+
+
+def build_trainer(args: argparse.Namespace, model: Any, data: tuple, rng: np.random.Generator):
+    """The :class:`~chainrule.train.Trainer` for this run (its checkpoint in ``args.out``)."""
+    from ..train import Trainer
+
+    config: dict[str, Any] = {"lr": args.lr}
     if args.optim == "sgd":
-        opt = optim.SGD(model.parameters(), lr=lr, momentum=args.momentum)
-    else:
-        opt = optim.Adam(model.parameters(), lr=lr)
-    size = batch_size or len(x)
-
-    history: dict[str, list] = {"loss": [], "train_acc": [], "test_acc": []}
-    console = Console()
-    start = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:6.1%}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(f"train {args.data}", total=epochs, loss=float("nan"), acc=0.0)
-        for _ in range(epochs):
-            total, count = 0.0, 0
-            for xb, yb in data.batches(x, y, size, generator=rng):
-                loss = F.cross_entropy(model(xb), yb)
-                if args.reg:
-                    loss = loss + F.l2_penalty(weights, args.reg)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(yb)
-                count += len(yb)
-            history["loss"].append(total / count)
-            history["train_acc"].append(_evaluate(model, x, y)[1])
-            if x_test is not None:
-                history["test_acc"].append(_evaluate(model, x_test, y_test)[1])
-            progress.update(task, advance=1, loss=history["loss"][-1], acc=history["train_acc"][-1])
-    seconds = time.perf_counter() - start
-
-    checkpoint = os.path.join(args.out, "model.npz")
-    plot = os.path.join(args.out, "training.png")
-    save(model.state_dict(), checkpoint)
-    _plot(
-        history,
-        plot,
-        f"{args.data}: {x.shape[1]}-{args.hidden}-{classes} ReLU net, {args.optim} lr {lr:g}",
+        config["momentum"] = args.momentum
+    return Trainer(
+        model,
+        data,
+        optimizer=args.optim,
+        optim_config=config,
+        reg=args.reg,
+        lr_decay=args.lr_decay,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        val_split=args.val_split,
+        generator=rng,
+        checkpoint=os.path.join(args.out, "checkpoint.npz"),
+        checkpoint_every=args.checkpoint_every,
+        callbacks=callbacks(args),
+        meta={"args": _saved_options(args)},
     )
 
+
+def _saved_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in INVOCATION and not callable(v)}
+
+
+def _restore_options(args: argparse.Namespace) -> dict:
+    """Replace the run's options by those stored in the ``--resume`` checkpoint; returns it."""
+    from ..io import load
+    from ..train import read_info
+
+    try:
+        state = load(args.resume)
+        saved = read_info(state)["meta"].get("args")
+    except (OSError, ValueError) as err:
+        raise CommandError(f"--resume {args.resume}: {err}") from None
+    if not isinstance(saved, dict):
+        raise CommandError(f"--resume {args.resume}: not a checkpoint of chainrule train")
+    unknown = set(saved) - set(vars(args))
+    if unknown:
+        raise CommandError(
+            f"--resume {args.resume}: written with option(s) this version does not know: "
+            + ", ".join(sorted(unknown))
+        )
+    epochs = args.epochs
+    vars(args).update(saved)
+    args.epochs = epochs
+    return state
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    defaults = DEFAULTS[args.data]
+    for name in ("batch_size", "val_split", "checkpoint_every"):
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
+    if args.lr is None:
+        args.lr = defaults["lr"][args.optim]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, report, plot and save; returns the exit code (2 for unusable input, 1 for a
+    diverged run, 130 for Ctrl-C)."""
+    try:
+        import matplotlib  # noqa: F401 - the plot needs it; fail before training, not after
+        from rich.console import Console
+    except ImportError:
+        raise CommandError("needs rich and matplotlib (pip install 'chainrule[viz]')") from None
+    from ..io import CheckpointError
+    from ..train import DivergenceError, RichProgress
+
+    state = _restore_options(args) if args.resume else None
+    _fill_defaults(args)
+    out = writable_folder(args.out)
+    try:
+        x, y, x_test, y_test = _load_data(args.data, args.seed)
+    except ImportError as err:
+        raise CommandError(str(err)) from None
+    classes = int(y.max()) + 1
+    features = x.shape[1]
+    check_memory(args, features, classes, len(x))
+    rng = np.random.default_rng(args.seed)
+    model = build_model(args, features, classes, rng)
+    if args.epochs is None:
+        args.epochs = DEFAULTS[args.data]["epochs"]
+    trainer = build_trainer(args, model, (x, y), rng)
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except CheckpointError as err:
+            raise CommandError(f"--resume {args.resume}: {err}") from None
+        if trainer.epoch >= trainer.epochs:
+            raise CommandError(
+                f"--resume {args.resume}: the run already has {trainer.epoch} epochs; "
+                f"give --epochs above {trainer.epoch} to train more"
+            )
+    console = Console()
+    progress = RichProgress(f"train {args.data}", console=console)
+    trainer.callbacks.insert(0, progress)
+    start = time.perf_counter()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"chainrule train: interrupted; {_kept(trainer)}", file=sys.stderr)
+        return 130
+    except DivergenceError as err:
+        progress.close()
+        print(f"chainrule train: {err}; {_kept(trainer)}", file=sys.stderr)
+        return 1
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - start
+    _report(args, trainer, console, out, seconds, features, classes, x_test, y_test)
+    return 0
+
+
+def _kept(trainer: Any) -> str:
+    """Where the run's last finished epoch is, for the one-line message after a stop."""
+    path = trainer.checkpoint
+    if trainer.saved_epoch is not None:
+        epoch = trainer.saved_epoch
+        return f"epoch {epoch} is saved in {path} (continue with --resume {path})"
+    if os.path.exists(path):
+        return f"{path} is unchanged"
+    return "no epoch had finished, nothing saved"
+
+
+def _report(
+    args: argparse.Namespace,
+    trainer: Any,
+    console: Any,
+    out: str,
+    seconds: float,
+    features: int,
+    classes: int,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+) -> None:
+    from rich.table import Table
+
+    from .. import save
+
+    model_path = os.path.join(out, "model.npz")
+    plot = os.path.join(out, "training.png")
+    save(trainer.model.state_dict(), model_path)
+    description = describe_model(args, features, classes)
+    trainer.plot(plot, f"{args.data}: {description}, {args.optim} lr {args.lr:g}")
+
+    history = trainer.history
     table = Table(title=f"chainrule train --data {args.data}", show_header=False)
     table.add_row(
-        "model",
-        f"{x.shape[1]}-{args.hidden}-{classes} ReLU MLP, "
-        f"{sum(p.size for p in model.parameters())} parameters",
+        "model", f"{description}, {sum(p.size for p in trainer.model.parameters())} parameters"
     )
+    size = args.batch_size or len(trainer.x_train)
+    decay = f", decay {args.lr_decay:g}" if args.lr_decay != 1 else ""
     table.add_row(
         "training",
-        f"{epochs} epochs, batch {size}, {args.optim} lr {lr:g}, "
+        f"{trainer.epochs} epochs, batch {size}, {args.optim} lr {args.lr:g}{decay}, "
         f"reg {args.reg:g}, seed {args.seed}",
     )
     table.add_row("final loss", f"{history['loss'][-1]:.4f}")
-    table.add_row("train accuracy", f"{history['train_acc'][-1]:.1%} ({len(y)} samples)")
-    if history["test_acc"]:
-        table.add_row("test accuracy", f"{history['test_acc'][-1]:.1%} ({len(y_test)} samples)")
+    table.add_row(
+        "train accuracy", f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples)"
+    )
+    if trainer.x_val is not None:
+        table.add_row(
+            "val accuracy",
+            f"{trainer.best_val_acc:.1%} best, at epoch {trainer.best_epoch} "
+            f"({len(trainer.y_val)} samples; the model keeps that epoch's weights)",
+        )
+    if x_test is not None:
+        accuracy = trainer.evaluate(x_test, y_test)[1]
+        table.add_row("test accuracy", f"{accuracy:.1%} ({len(y_test)} samples)")
     table.add_row("time", f"{seconds:.2f} s")
     table.add_row("plot", plot)
-    table.add_row("checkpoint", checkpoint)
+    table.add_row("checkpoint", f"{trainer.checkpoint} (--resume)")
+    table.add_row("weights", model_path)
     console.print(table)
-    return 0
