@@ -8,12 +8,14 @@ mapping of plain arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..tensor import Tensor
+from .hooks import RemovableHandle, add_hook, call_with_hooks
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter", "StateDictError"]
 
@@ -49,6 +51,9 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
+
+
 class Module:
     """Base class of layers and models: subclass it, assign parameters and sub-modules as
     attributes in ``__init__``, and define ``forward``; call the module to run it."""
@@ -59,6 +64,8 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        for hooks in _HOOK_DICTS:
+            object.__setattr__(self, hooks, OrderedDict())
 
     # --- registration ----------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -123,7 +130,51 @@ class Module:
         raise TypeError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if (
+            self._forward_hooks
+            or self._forward_pre_hooks
+            or self._backward_hooks
+            or self._backward_pre_hooks
+        ):
+            return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # --- hooks (PyTorch's semantics; see chainrule.nn.hooks) -------------------------------------
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces the
+        positional arguments (a non-tuple is wrapped in one). With ``with_kwargs`` it is called
+        as ``hook(module, args, kwargs)`` and may return an ``(args, kwargs)`` pair."""
+        return add_hook(
+            self._forward_pre_hooks, (hook, with_kwargs), prepend, "register_forward_pre_hook"
+        )
+
+    def register_forward_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward (``hook(module, args, kwargs,
+        output)`` with ``with_kwargs``); a non-None result replaces the output."""
+        return add_hook(self._forward_hooks, (hook, with_kwargs), prepend, "register_forward_hook")
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradient on the module's output is
+        complete, before the module's own gates run backward; a non-None result (a tuple)
+        replaces ``grad_output``."""
+        return add_hook(self._backward_pre_hooks, hook, prepend, "register_full_backward_pre_hook")
+
+    def register_full_backward_hook(
+        self, hook: Callable, *, prepend: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients on the module's
+        positional inputs are complete. ``grad_input`` has one entry per positional argument
+        (None where it is not a tensor requiring grad; all None, called when the output's
+        gradient is known, if no input requires grad); a non-None result (a tuple) replaces it.
+        Gradients are what the sweep carries: NumPy arrays (nodes under ``create_graph``). The
+        module must return one tensor."""
+        return add_hook(self._backward_hooks, hook, prepend, "register_full_backward_hook")
 
     # --- walking the tree ------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
