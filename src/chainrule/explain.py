@@ -8,10 +8,16 @@ fans out receives its second and later contributions). Everything about a gate i
 gate: its symbol, its pattern, its backward rule (a scalar gate's local gradients are its backward
 applied to an upstream gradient of 1, backward being linear in it) and, for tensor gates, its
 ``rules`` in dimension-analysis form.
+
+It reads the circuit the same before and after ``backward()`` (released caches are recomputed,
+see :mod:`chainrule.trace`). Numbers are shown with significant digits (3 by default), the same
+in the text table, the Jupyter table (``_repr_html_``) and the diagrams.
 """
 
 from __future__ import annotations
 
+import html
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +25,13 @@ from typing import Any
 import numpy as np
 
 from .engine import Node
-from .trace import Circuit, Wire, trace
+from .trace import Circuit, Wire, context, trace
 
-__all__ = ["Explanation", "Row", "explain", "format_value"]
+__all__ = ["DIGITS", "Explanation", "Row", "explain", "format_value"]
 
 FORK = "fork adds"
+DIGITS = 3
+"""Significant digits shown by default in tables and diagrams."""
 
 
 @dataclass(frozen=True)
@@ -87,29 +95,8 @@ class Explanation:
         if not self.rows:
             return "(nothing in this circuit needs a gradient)"
         d = self.digits
-        header = ("#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern")
-        cells = []
-        for row in self.rows:
-            cells.append(
-                (
-                    str(row.step),
-                    row.label,
-                    "  ".join(
-                        f"{n}={format_value(v, d)}" for n, v in zip(row.inputs, row.input_values)
-                    ),
-                    f"{row.output}={format_value(row.output_value, d)}",
-                    "  ".join(format_value(v, d) for v in row.local)
-                    if row.local is not None
-                    else "",
-                    format_value(row.upstream, d),
-                    "  ".join(
-                        _grad_text(row, i, d)
-                        for i in range(len(row.inputs))
-                        if row.grads[i] is not None
-                    ),
-                    ", ".join(row.patterns),
-                )
-            )
+        header = _HEADER
+        cells = [_cells(row, d) for row in self.rows]
         widths = [max(len(r[k]) for r in [header, *cells]) for k in range(len(header))]
         lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
         for row, cell in zip(self.rows, cells):
@@ -121,13 +108,67 @@ class Explanation:
         return self.table()
 
     def __repr__(self) -> str:
-        return f"Explanation({len(self.rows)} steps, output {self.output.name})"
+        n = len(self.rows)
+        return f"Explanation({n} step{'' if n == 1 else 's'}, output {self.output.name})"
+
+    def _repr_html_(self) -> str:
+        """The table for Jupyter: one row per backward step, numbers right-aligned, tensor rules
+        on a line of their own, then the gradients on the inputs."""
+        d = self.digits
+        head = "".join(
+            f"<th style='text-align:{a}'>{html.escape(h)}</th>" for h, a in zip(_HEADER, _ALIGN)
+        )
+        body = []
+        for row in self.rows:
+            cells = _cells(row, d)
+            body.append(
+                "<tr>"
+                + "".join(
+                    f"<td style='text-align:{a}'>{html.escape(c)}</td>"
+                    for c, a in zip(cells, _ALIGN)
+                )
+                + "</tr>"
+            )
+            for rule in row.rules:
+                body.append(
+                    f"<tr><td></td><td colspan='{len(_HEADER) - 1}' style='text-align:left'>"
+                    f"{html.escape(rule)}</td></tr>"
+                )
+        if not self.rows:
+            body.append(f"<tr><td colspan='{len(_HEADER)}'>{html.escape(self.table())}</td></tr>")
+        grads = "<br>".join(html.escape(line) for line in self.gradient_lines())
+        return (
+            "<div class='chainrule-explanation'>"
+            f"<table style='font-family:monospace'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>"
+            f"<p style='font-family:monospace'>{grads}</p></div>"
+        )
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __iter__(self):
         return iter(self.rows)
+
+
+_HEADER = ("#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern")
+_ALIGN = ("right", "left", "right", "right", "right", "right", "right", "left")
+
+
+def _cells(row: Row, d: int) -> tuple[str, ...]:
+    """A row's text, one string per column of ``_HEADER``."""
+    return (
+        str(row.step),
+        row.label,
+        "  ".join(f"{n}={format_value(v, d)}" for n, v in zip(row.inputs, row.input_values)),
+        f"{row.output}={format_value(row.output_value, d)}",
+        "  ".join(format_value(v, d) for v in row.local) if row.local is not None else "",
+        format_value(row.upstream, d),
+        "  ".join(
+            _grad_text(row, i, d) for i in range(len(row.inputs)) if row.grads[i] is not None
+        ),
+        ", ".join(row.patterns),
+    )
 
 
 def _line(cells: tuple, widths: list) -> str:
@@ -139,10 +180,10 @@ def _grad_text(row: Row, i: int, digits: int) -> str:
     return f"d{row.inputs[i]} {op} {format_value(row.grads[i], digits)}"
 
 
-def format_value(value: Any, digits: int = 2, small: int = 4) -> str:
-    """A number with ``digits`` decimals (the notes' style, ``-0.53``); tiny or huge numbers in
-    exponent form; an array as its values when it has at most ``small`` elements, else as its
-    shape and dtype (``(5,3) float64``)."""
+def format_value(value: Any, digits: int = DIGITS, small: int = 4) -> str:
+    """A number with ``digits`` significant digits (``0.116``, ``-0.534``, ``-4``, ``1.2e-05``);
+    an array as its values when it has at most ``small`` elements, else as its shape and dtype
+    (``(5,3) float64``)."""
     if isinstance(value, Node):
         value = value.data
     if value is None:
@@ -155,16 +196,37 @@ def format_value(value: Any, digits: int = 2, small: int = 4) -> str:
     if array.size > small:
         return f"{shape_text(array.shape)} {array.dtype}"
     text = np.array2string(
-        array, separator=" ", formatter={"float_kind": lambda v: _number(float(v), digits)}
+        array, separator=" ", formatter={"all": lambda v: _number(float(v), digits)}
     )
     return " ".join(text.split())
 
 
+def check_digits(digits: Any) -> int:
+    """``digits`` as an int from 1 to 15, or a ValueError naming it."""
+    if (
+        isinstance(digits, bool)
+        or not isinstance(digits, (int, np.integer))
+        or not (1 <= digits <= 15)
+    ):
+        raise ValueError(f"digits must be a whole number from 1 to 15, got {digits!r}")
+    return int(digits)
+
+
 def _number(x: float, digits: int) -> str:
-    if x == 0 or not np.isfinite(x) or 10.0**-digits <= abs(x) < 1e6:
-        text = f"{x:.{digits}f}"
-        return text[1:] if text.startswith("-") and float(text) == 0 else text
-    return f"{x:.{digits + 1}g}"
+    """``x`` rounded to ``digits`` significant digits, without trailing zeros; exponent form
+    below 1e-4 or from 1e6 on (every digit of a whole number below 1e6 is kept)."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    magnitude = math.floor(math.log10(abs(x)))
+    if -4 <= magnitude < 6:
+        text = f"{x:.{max(0, digits - 1 - magnitude)}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{exponent}"
 
 
 def shape_text(shape: tuple) -> str:
@@ -196,7 +258,7 @@ def _local_gradients(wire: Wire) -> tuple:
     """A scalar gate's local gradients: its backward with an upstream gradient of 1."""
     node = wire.node
     seed = 1.0 if type(node.data) is float else np.ones_like(node.data)
-    grads = node._gate.backward(node, seed)
+    grads = node._gate.backward(context(node, wire.name), seed)
     grads = (
         grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) else (grads,)
     )
@@ -250,12 +312,13 @@ def _dimension_rule(rule: str, wire: Wire, inputs: tuple) -> str:
     return " ".join(names) + " : " + " ".join(shapes)
 
 
-def explain(output: Node, digits: int = 2, grad: Any = None) -> Explanation:
+def explain(output: Node, digits: int = DIGITS, grad: Any = None) -> Explanation:
     """The backward pass of ``output``'s circuit as rows, in the order backprop takes them
-    (numbers shown with ``digits`` decimals). ``grad`` is the upstream gradient on the output,
-    as for ``backward()`` (needed when the output has more than one element). The circuit must
-    still hold its cached values: explain before ``backward()``, or call it with
-    ``retain_graph=True``."""
+    (numbers shown with ``digits`` significant digits). ``grad`` is the upstream gradient on the
+    output, as for ``backward()`` (needed when the output has more than one element). Works the
+    same before and after ``backward()``: the gradients shown are those of one backward sweep
+    from ``output``, not what several ``backward()`` calls accumulated in ``.grad``."""
+    digits = check_digits(digits)
     circuit = trace(output)
     steps = circuit.backward_steps(grad)
     totals: dict[Wire, Any] = {}

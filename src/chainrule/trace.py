@@ -4,6 +4,13 @@
 with a display name, the gate that produced it and its inputs; ``Circuit.backward_steps()`` runs a
 full backward sweep and reports, for every gate, its upstream gradient and its inputs' gradients.
 Diagrams, explanations and staged code are all readings of this one structure.
+
+A reader works the same before and after ``backward()``. Backward releases each gate's cache to
+save memory; where a reader needs a released cache it runs the gate's forward again on its
+inputs' recorded values (the notes: caching is the efficient way, recomputing is possible but
+wasteful, and a reader is not the hot path), and checks that the recomputed output is the
+recorded one, refusing by the gate's name when it is not (a random gate, or an input edited in
+place). The readers' sweep is a plain loop over the record, not the engine's tuned one.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import RELEASED, Node, sweep_all, topological_order
+import numpy as np
+
+from .engine import RELEASED, Node, no_grad, topological_order
 
 __all__ = ["Circuit", "Step", "Wire", "trace"]
 
@@ -54,13 +63,11 @@ class Wire:
 
     @property
     def cached(self) -> tuple:
-        """What the gate cached for backward (empty for leaves; refuses once released)."""
-        saved = self.node._saved
-        if saved is RELEASED:
-            raise RuntimeError(
-                f"the cache of '{self.name}' was released by backward; pass retain_graph=True"
-            )
-        return saved or ()
+        """What the gate cached for backward (empty for leaves); recomputed from the inputs'
+        values once backward has released it."""
+        if self.node._gate is None:
+            return ()
+        return context(self.node, self.name).saved_tensors or ()
 
     @property
     def grad(self) -> Any:
@@ -127,29 +134,36 @@ class Circuit:
         return tuple(self._wires[n] for n in wire.node.inputs)
 
     def backward_steps(self, seed: Any = None) -> list[Step]:
-        """Run a full backward sweep (keeping the circuit, touching no ``.grad``) and return one
-        Step per gate in the order backprop visits them, from the output back."""
+        """Run a full backward sweep (touching no ``.grad`` and leaving the record as it is) and
+        return one Step per gate in the order backprop visits them, from the output back: the
+        latest-made gate first, as ``backward()`` does. Released caches are recomputed."""
         out = self.output_node
         if not out.requires_grad:
             return []
-        released = [w.name for w in self.gates if w.node._saved is RELEASED]
-        if released:
-            raise RuntimeError(
-                f"the circuit of '{self.output.name}' was already swept by backward(), which "
-                f"released the cached values of {', '.join(released[:3])}"
-                f"{'...' if len(released) > 3 else ''}; read it (explain, draw, trace steps) "
-                "before backward(), or call backward(retain_graph=True)"
-            )
         seed = out._default_seed() if seed is None else out._check_seed(seed)
+        order = sorted((w.node for w in self.gates), key=lambda n: n._stamp)
+        grads: dict[Node, Any] = {out: seed}
         steps: list[Step] = []
-
-        def observe(node: Node, upstream: Any, input_grads: Any) -> None:
-            if input_grads is None:
-                return
-            wire = self._wires[node]
-            steps.append(Step(wire, self.inputs_of(wire), upstream, tuple(input_grads)))
-
-        sweep_all(out, seed, observe)
+        with no_grad():
+            for node in order:
+                upstream = grads.pop(node, None)
+                if upstream is None:
+                    continue
+                wire = self._wires[node]
+                input_grads = _as_tuple(node._gate.backward(context(node, wire.name), upstream))
+                if len(input_grads) != len(node.inputs):
+                    raise RuntimeError(
+                        f"gate '{node._gate.name}': backward returned {len(input_grads)} "
+                        f"gradient(s) for {len(node.inputs)} input(s)"
+                    )
+                input_grads = tuple(
+                    g if g is not None and inp.requires_grad else None
+                    for inp, g in zip(node.inputs, input_grads)
+                )
+                steps.append(Step(wire, self.inputs_of(wire), upstream, input_grads))
+                for inp, g in zip(node.inputs, input_grads):
+                    if g is not None:
+                        grads[inp] = g if inp not in grads else grads[inp] + g
         return steps
 
     def gradients(self, seed: Any = None) -> dict[str, Any]:
@@ -181,6 +195,57 @@ class Circuit:
                 args = ", ".join(i.name for i in self.inputs_of(w))
                 lines.append(f"  {w.name} = {w.gate.name}({args}) -> {_short(w.data)}")
         return "\n".join(lines)
+
+
+class _Recomputed:
+    """A gate's context rebuilt for a reader after backward released the cache: the gate's
+    forward run again on its inputs' recorded values, everything else read from the node."""
+
+    def __init__(self, node: Node, name: str) -> None:
+        self._node = node
+        self._saved: tuple = ()
+        gate = node._gate
+        with no_grad():
+            raw = gate.forward(self, *(inp.data for inp in node.inputs), **node.options)
+        data = node._front._coerce(raw, gate) if type(raw) is not type(node.data) else raw
+        if not _same(data, node.data):
+            raise RuntimeError(
+                f"cannot show '{name}' after backward(): backward released the cache of gate "
+                f"'{gate.name}' and running its forward again gives a different value (a random "
+                "gate, or an input changed in place); read the circuit before backward(), or "
+                "call backward(retain_graph=True)"
+            )
+        self._saved = tuple(node.data if v is raw else v for v in self._saved)
+
+    def save_for_backward(self, *values: Any) -> None:
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self._saved
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+def context(node: Node, name: str | None = None) -> Any:
+    """The context a reader hands to ``node``'s gate: the node itself while it holds its cache,
+    else a :class:`_Recomputed` one (``name`` is how errors call the value)."""
+    if node._saved is RELEASED:
+        return _Recomputed(node, name or node._gate.name)
+    return node
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is float or type(b) is float:
+        return a == b or (a != a and b != b)
+    return np.shape(a) == np.shape(b) and np.array_equal(a, b, equal_nan=True)
+
+
+def _as_tuple(grads: Any) -> tuple:
+    if isinstance(grads, tuple):
+        return grads
+    return tuple(grads) if isinstance(grads, list) else (grads,)
 
 
 def _short(data: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..check import relative_error
 from ..draw import GraphvizMissing, dot_program, draw
-from ..explain import explain, format_value
+from ..explain import DIGITS, explain, format_value
 from ..expr import ExpressionError, parse
 from ..notes import EXAMPLES
 from ..value import Value
@@ -67,10 +67,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--digits",
         type=int,
-        default=2,
-        choices=range(0, 13),
+        default=DIGITS,
+        choices=range(1, 16),
         metavar="N",
-        help="decimals shown (default 2, as in the notes)",
+        help=f"significant digits shown, 1 to 15 (default {DIGITS})",
     )
     parser.set_defaults(run=run)
 
@@ -201,6 +201,8 @@ def _write_diagrams(args: argparse.Namespace, output: Value) -> int:
         return 0
     diagram = draw(output, collapse=args.collapse, digits=args.digits)
     print()
+    if diagram.note:
+        print(f"diagram: {diagram.note}")
     for path, fmt in targets:
         if not path:
             continue
