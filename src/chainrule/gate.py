@@ -10,7 +10,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from .engine import GateError, Node, _GradMode, next_stamp
+from .engine import GateError, Node, _GradMode
 
 __all__ = ["Gate", "GateError"]
 
@@ -75,7 +75,7 @@ class Gate:
         return record_nodes(cls, front, inputs, requires_grad and _GradMode.enabled, options)
 
 
-_data = attrgetter("data")
+_data = attrgetter("_data")
 
 
 def record_nodes(
@@ -84,14 +84,13 @@ def record_nodes(
     """Make the output node of ``gate`` over ``inputs``, all of them nodes of front end ``front``.
 
     This is the engine's cost per gate, so it does only what every node needs. The new node is
-    the gate's ctx during forward; when not ``recording`` its cache is dropped at once and it
-    becomes a constant.
+    the gate's ctx during forward (``ctx.inputs``, ``ctx.options`` and ``save_for_backward``
+    work); when not ``recording`` its cache is dropped at once and it becomes a constant.
     """
     out = front.__new__(front)
-    out._saved = ()
-    out._options = options
+    out._init_node(None, None, recording, gate if recording else None, inputs, options, ())
     if len(inputs) == 1:  # most gates: spare the * (and **) argument packing
-        x = inputs[0].data
+        x = inputs[0]._data
         data = gate.forward(out, x, **options) if options else gate.forward(out, x)
     elif options:
         data = gate.forward(out, *map(_data, inputs), **options)
@@ -101,18 +100,8 @@ def record_nodes(
         raw_out, data = data, front._coerce(data, gate)
         if out._saved:  # a saved output must stay the output (create_graph maps it to this node)
             out._saved = tuple(data if v is raw_out else v for v in out._saved)
-    out.data = data
-    out.grad = None
-    out.name = None
-    out._retain = False
-    if recording:
-        out._gate = gate
-        out._inputs = inputs
-        out.requires_grad = True
-        out._stamp = next_stamp()
-    else:
-        out._gate = None
-        out._inputs = None
+    out._data = data
+    if not recording:  # a constant: keep neither the cache nor the inputs alive
         out._saved = None
-        out.requires_grad = False
+        out.inputs = ()
     return out

@@ -102,6 +102,7 @@ class Optimizer:
                     state = self.state[id(p)] = {"step": 0}
                 state["step"] += 1
                 self._update(p.data, g, state, group)
+                p._bump_version()  # an in-place edit: gates that saved p now refuse
 
     def state_dict(self) -> dict:
         """PyTorch's layout: ``{"state": {index: {name: value}}, "param_groups": [...]}``, where

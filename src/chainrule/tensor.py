@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .engine import NO_OPTIONS as _NO_OPTIONS
 from .engine import GateError, Node, _GradMode
 from .gate import record_nodes
 from .ops import arithmetic as ar
-
-_NO_OPTIONS: dict = {}
 
 
 def _refs_seen_by_callee(array: np.ndarray) -> int:
@@ -71,15 +70,9 @@ class Tensor(Node):
             raise TypeError(
                 f"tensor: only floating tensors can require grad, got dtype {array.dtype}"
             )
-        self.data = array
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
-        self.name = name
-        self._gate = None
-        self._inputs = None
-        self._saved = None
-        self._retain = False
-        self._options = None
+        self._init_node(array, None, bool(requires_grad))
+        if name is not None:
+            self.name = name
 
     # --- front-end hooks used by the engine and gates ------------------------------------------
     @classmethod
@@ -89,21 +82,16 @@ class Tensor(Node):
     @classmethod
     def _constant(cls, data: Any) -> Tensor:
         out = cls.__new__(cls)
-        out.data = data
-        out.grad = None
-        out.requires_grad = False
-        out.name = None
-        out._gate = out._inputs = out._saved = out._options = None
-        out._retain = False
+        out._init_node(data, None, False)
         return out
 
     def _default_seed(self) -> np.ndarray:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {self.shape} needs grad= (an array of that "
                 "shape): only a single-element output has an implicit gradient of 1"
             )
-        shape, dtype = self.data.shape, self.data.dtype
+        shape, dtype = self._data.shape, self._data.dtype
         if not shape:  # a scalar loss: np.array skips np.ones' Python layer
             return np.array(1, dtype)
         return np.ones(shape, dtype)
@@ -128,7 +116,7 @@ class Tensor(Node):
         if isinstance(grad, Tensor):
             self.grad = grad if self.grad is None else self.grad + grad
             return
-        dtype = self.data.dtype
+        dtype = self._data.dtype
         if self.grad is None:
             if (
                 type(grad) is np.ndarray
@@ -436,8 +424,8 @@ def _binary(gate: Any, a: Any, b: Any) -> Tensor:
     Python number, recorded directly; anything else (broadcasting) goes through
     apply_elementwise."""
     a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
-    ad = a.data if a_tensor else a
-    bd = b.data if b_tensor else b
+    ad = a._data if a_tensor else a
+    bd = b._data if b_tensor else b
     if type(ad) is np.ndarray:
         if type(bd) is np.ndarray and ad.shape == bd.shape or type(bd) in _PLAIN_NUMBERS:
             if not a_tensor:
@@ -456,8 +444,8 @@ def _binary(gate: Any, a: Any, b: Any) -> Tensor:
 def _matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` recorded directly when both are arrays of at least one dimension."""
     a_tensor, b_tensor = isinstance(a, Tensor), isinstance(b, Tensor)
-    ad = a.data if a_tensor else a
-    bd = b.data if b_tensor else b
+    ad = a._data if a_tensor else a
+    bd = b._data if b_tensor else b
     if type(ad) is np.ndarray and type(bd) is np.ndarray and ad.ndim and bd.ndim:
         if not a_tensor:
             a = Tensor._constant(a)

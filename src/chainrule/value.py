@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from .engine import NO_OPTIONS as _NO_OPTIONS
 from .engine import GateError, Node, _GradMode
 from .gate import record_nodes
 from .ops import arithmetic as ar
 from .ops import elementwise as el
-
-_NO_OPTIONS: dict = {}
 
 
 def _number(other: Any) -> float | None:
@@ -42,15 +41,9 @@ class Value(Node):
         number = data.data if isinstance(data, Value) else _number(data)
         if number is None:
             raise TypeError(f"Value needs a real number, got {type(data).__name__}: {data!r}")
-        self.data = number
-        self.grad = 0.0
-        self.requires_grad = bool(requires_grad)
-        self.name = name
-        self._gate = None
-        self._inputs = None
-        self._saved = None
-        self._retain = False
-        self._options = None
+        self._init_node(number, 0.0, bool(requires_grad))
+        if name is not None:
+            self.name = name
 
     # --- front-end hooks used by the engine and gates ------------------------------------------
     @classmethod

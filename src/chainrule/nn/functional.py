@@ -81,7 +81,7 @@ class Affine(Gate):
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        inputs = ctx._inputs
+        inputs = ctx.inputs
         gx = grad @ w if inputs[0].requires_grad else None
         g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
         gw = None
@@ -228,7 +228,7 @@ class SoftmaxCrossEntropy(Gate):
     @staticmethod
     def backward(ctx, grad):
         s, e, total = ctx.saved_tensors
-        labels, reduction = ctx._options["labels"], ctx._options["reduction"]
+        labels, reduction = ctx.options["labels"], ctx.options["reduction"]
         n = len(labels)
         if isinstance(s, Node):
             onehot = np.zeros(s.shape, dtype=s.dtype)

@@ -300,6 +300,7 @@ class Module:
             )
         for param, array in updates:
             np.copyto(param.data, array, casting="unsafe")
+            param._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing --------------------------------------------------------------------------------

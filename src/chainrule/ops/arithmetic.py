@@ -53,7 +53,7 @@ class Sub(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, (-grad if ctx._inputs[1].requires_grad else None)
+        return grad, (-grad if ctx.inputs[1].requires_grad else None)
 
 
 class Mul(Gate):
@@ -74,7 +74,7 @@ class Mul(Gate):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        in_x, in_y = ctx._inputs
+        in_x, in_y = ctx.inputs
         return (grad * y if in_x.requires_grad else None, grad * x if in_y.requires_grad else None)
 
 
@@ -100,7 +100,7 @@ class Div(Gate):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         gx = grad / y
-        return gx, (-gx * x / y if ctx._inputs[1].requires_grad else None)
+        return gx, (-gx * x / y if ctx.inputs[1].requires_grad else None)
 
 
 class Neg(Gate):
@@ -155,7 +155,7 @@ class Scale(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad * ctx._options["c"],)
+        return (grad * ctx.options["c"],)
 
 
 class Reciprocal(Gate):
@@ -219,7 +219,7 @@ class PowConst(Gate):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        c = ctx._options["c"]
+        c = ctx.options["c"]
         if c == 0:
             return (grad * 0.0,)
         if c == 2:

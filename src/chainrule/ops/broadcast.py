@@ -31,7 +31,7 @@ class BroadcastTo(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return (sum_to_shape(grad, np.shape(ctx._inputs[0].data)),)
+        return (sum_to_shape(grad, np.shape(ctx.inputs[0].data)),)
 
 
 def expand(x: Any, shape: tuple) -> np.ndarray:

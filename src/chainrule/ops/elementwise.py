@@ -238,7 +238,7 @@ class Clip(Gate):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         x = raw(x)
-        lo, hi = ctx._options.get("lo"), ctx._options.get("hi")
+        lo, hi = ctx.options.get("lo"), ctx.options.get("hi")
         inside = (x >= (-math.inf if lo is None else lo)) & (x <= (math.inf if hi is None else hi))
         return (grad * as_mask(inside, x),)
 
@@ -320,7 +320,7 @@ class Where(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        cond = ctx._options["cond"]
+        cond = ctx.options["cond"]
         return where(cond, grad, 0.0), where(cond, 0.0, grad)
 
 

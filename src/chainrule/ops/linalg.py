@@ -56,7 +56,7 @@ class MatMul(Gate):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        in_a, in_b = ctx._inputs
+        in_a, in_b = ctx.inputs
         need_a, need_b = in_a.requires_grad, in_b.requires_grad
         if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 == b.ndim:
             return (grad @ b.T if need_a else None, a.T @ grad if need_b else None)

@@ -22,10 +22,10 @@ from .elementwise import exp
 
 def _reduced_grad(ctx, grad: Any) -> Any:
     """The upstream gradient reshaped so that it broadcasts against the input."""
-    shape = np.shape(ctx._inputs[0].data)
-    if ctx._options["keepdims"]:
+    shape = np.shape(ctx.inputs[0].data)
+    if ctx.options["keepdims"]:
         return grad
-    return grad.reshape(keepdims_shape(shape, ctx._options["axis"]))
+    return grad.reshape(keepdims_shape(shape, ctx.options["axis"]))
 
 
 class _Reduction(Gate, abstract=True):
@@ -58,7 +58,7 @@ class Sum(_Reduction):
 
     @staticmethod
     def backward(ctx, grad):
-        return (broadcast_to(_reduced_grad(ctx, grad), np.shape(ctx._inputs[0].data)),)
+        return (broadcast_to(_reduced_grad(ctx, grad), np.shape(ctx.inputs[0].data)),)
 
 
 class Mean(_Reduction):
@@ -81,8 +81,8 @@ class Mean(_Reduction):
 
     @staticmethod
     def backward(ctx, grad):
-        shape = np.shape(ctx._inputs[0].data)
-        axis = ctx._options["axis"]
+        shape = np.shape(ctx.inputs[0].data)
+        axis = ctx.options["axis"]
         count = math.prod(shape[a] for a in axis) if axis is not None else math.prod(shape)
         return (broadcast_to(_reduced_grad(ctx, grad) / (count or 1), shape),)
 
@@ -116,8 +116,8 @@ class _Extreme(_Reduction, abstract=True):
     @staticmethod
     def backward(ctx, grad):
         x, out = (raw(v) for v in ctx.saved_tensors)
-        axis = ctx._options["axis"]
-        kept = out if ctx._options["keepdims"] else np.reshape(out, keepdims_shape(x.shape, axis))
+        axis = ctx.options["axis"]
+        kept = out if ctx.options["keepdims"] else np.reshape(out, keepdims_shape(x.shape, axis))
         hit = as_mask(x == kept, x)
         share = hit / hit.sum(axis=axis, keepdims=True)
         return (_reduced_grad(ctx, grad) * share,)
@@ -184,8 +184,8 @@ class LogSumExp(_Reduction):
         shape = np.shape(raw(x))
         kept = (
             out
-            if ctx._options["keepdims"]
-            else out.reshape(keepdims_shape(shape, ctx._options["axis"]))
+            if ctx.options["keepdims"]
+            else out.reshape(keepdims_shape(shape, ctx.options["axis"]))
         )
         return (_reduced_grad(ctx, grad) * exp(x - kept),)
 

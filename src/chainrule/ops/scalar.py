@@ -15,6 +15,7 @@ from itertools import repeat
 from operator import attrgetter, mul
 from typing import Any
 
+from ..engine import NO_OPTIONS as _NO_OPTIONS
 from ..engine import GateError, _GradMode
 from ..gate import Gate, record_nodes
 
@@ -96,4 +97,3 @@ def linear_combination(weights: Iterable[Any], inputs: Iterable[Any], bias: Any 
 
 
 _requires_grad = attrgetter("requires_grad")
-_NO_OPTIONS: dict = {}

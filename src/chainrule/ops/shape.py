@@ -29,7 +29,7 @@ class Reshape(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad.reshape(np.shape(ctx._inputs[0].data)),)
+        return (grad.reshape(np.shape(ctx.inputs[0].data)),)
 
 
 class Transpose(Gate):
@@ -57,7 +57,7 @@ class Transpose(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        axes = ctx._options["axes"]
+        axes = ctx.options["axes"]
         return (grad.transpose(tuple(np.argsort(axes))),)
 
 
@@ -101,8 +101,8 @@ class GetItem(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        x = ctx._inputs[0].data
-        return (scatter_add(grad, ctx._options["index"], np.shape(x), x.dtype),)
+        x = ctx.inputs[0].data
+        return (scatter_add(grad, ctx.options["index"], np.shape(x), x.dtype),)
 
 
 class ScatterAdd(Gate):
@@ -139,7 +139,7 @@ class ScatterAdd(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return (getitem(grad, ctx._options["index"]),)
+        return (getitem(grad, ctx.options["index"]),)
 
 
 def scatter_add(grad: Any, index: tuple, shape: tuple, dtype: Any) -> Any:
@@ -175,10 +175,10 @@ class Concatenate(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        axis = ctx._options["axis"]
+        axis = ctx.options["axis"]
         grads, start = [], 0
         lead = (slice(None),) * (axis % grad.ndim)
-        for inp in ctx._inputs:
+        for inp in ctx.inputs:
             size = np.shape(inp.data)[axis]
             grads.append(getitem(grad, lead + (slice(start, start + size),)))
             start += size
@@ -207,9 +207,9 @@ class Stack(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        axis = ctx._options["axis"] % grad.ndim
+        axis = ctx.options["axis"] % grad.ndim
         lead = (slice(None),) * axis
-        return tuple(getitem(grad, lead + (i,)) for i in range(len(ctx._inputs)))
+        return tuple(getitem(grad, lead + (i,)) for i in range(len(ctx.inputs)))
 
 
 def reshape(x: Any, *shape: Any) -> Any:

@@ -44,7 +44,7 @@ class Softmax(Gate):
     @staticmethod
     def backward(ctx, grad):
         (s,) = ctx.saved_tensors
-        axis = ctx._options["axis"]
+        axis = ctx.options["axis"]
         return (s * (grad - (grad * s).sum(axis=axis, keepdims=True)),)
 
 
@@ -74,7 +74,7 @@ class LogSoftmax(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        axis = ctx._options["axis"]
+        axis = ctx.options["axis"]
         return (grad - exp(out) * grad.sum(axis=axis, keepdims=True),)
 
 
