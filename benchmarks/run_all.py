@@ -10,7 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ("bench_scalar.py", "bench_tensor.py", "bench_stage.py", "bench_train.py")
+SCRIPTS = (
+    "bench_scalar.py",
+    "bench_tensor.py",
+    "bench_stage.py",
+    "bench_train.py",
+    "bench_distributed.py",
+)
 
 
 def main() -> int:

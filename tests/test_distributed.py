@@ -161,3 +161,13 @@ def test_a_launcher_that_disagrees_with_mpi_is_refused(monkeypatch):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert "started 3 processes (PMI_SIZE) but MPI sees a job of 1" in done.stdout, done.stderr
+
+
+def test_one_machine_launches_set_mpich_and_thread_defaults_the_user_can_override(monkeypatch):
+    monkeypatch.setenv("FI_PROVIDER", "shm")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    command, env = dist.launch_command(4, ["python", "x.py"])
+    assert command[1:] == ["-n", "4", "python", "x.py"]
+    assert env["HYDRA_LAUNCHER"] == "fork" and env["MPIR_CVAR_CH4_NETMOD"] == "ofi"
+    assert env["FI_PROVIDER"] == "shm"  # the user's choice wins
+    assert env["OPENBLAS_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 4))
