@@ -20,6 +20,7 @@ from .. import ops
 from ..engine import GateError, Node
 from ..gate import Gate
 from ..ops.conv import conv2d
+from ..ops.norm import batch_norm, group_norm, layer_norm
 from ..ops.pad import pad
 from ..ops.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
@@ -28,13 +29,16 @@ from .init import get_generator
 __all__ = [
     "Affine",
     "avg_pool2d",
+    "batch_norm",
     "conv2d",
     "max_pool2d",
     "SoftmaxCrossEntropy",
     "cross_entropy",
     "dropout",
     "elu",
+    "group_norm",
     "l2_penalty",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "mse_loss",

@@ -1,4 +1,4 @@
-"""Layers: Linear (the affine map), Sequential (a chain of modules), Dropout and Maxout.
+"""Layers: Linear (the affine map), Sequential (a chain of modules), Dropout, Maxout and Identity.
 
 Parameter shapes and names follow PyTorch (``Linear.weight`` is (out_features, in_features);
 ``Sequential`` children are ``"0"``, ``"1"``, ...), so state dicts carry over as plain arrays.
@@ -17,7 +17,7 @@ from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Dropout", "Linear", "Maxout", "Sequential"]
+__all__ = ["Dropout", "Identity", "Linear", "Maxout", "Sequential"]
 
 
 def _positive(value: Any, what: str, layer: str) -> int:
@@ -179,3 +179,14 @@ class Maxout(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"pieces={self.pieces}, bias={self.bias is not None}"
         )
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a layer switched off by a flag);
+    accepts and ignores any constructor arguments, as PyTorch's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x

@@ -20,6 +20,18 @@ from .hooks import RemovableHandle, add_hook, call_with_hooks
 __all__ = ["IncompatibleKeys", "Module", "Parameter", "StateDictError"]
 
 
+def _array(value: Any) -> np.ndarray:
+    """A parameter's array, or a buffer (already an array)."""
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _buffer_array(value: Any, name: str) -> np.ndarray:
+    array = np.array(_array(value))
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"buffer {name!r}: expected a numeric array, got dtype {array.dtype}")
+    return array
+
+
 class StateDictError(ValueError):
     """A state dict does not fit a module: missing, unexpected or mis-shaped entries."""
 
@@ -64,6 +76,7 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         for hooks in _HOOK_DICTS:
             object.__setattr__(self, hooks, OrderedDict())
 
@@ -95,6 +108,9 @@ class Module:
                     f"{type(self).__name__} (a cr.nn.Module or None is expected)"
                 )
             self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", ()):
+            value = None if value is None else _buffer_array(value, name)
+            self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -111,6 +127,23 @@ class Module:
             )
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        """Register ``value`` (an array, or None) as state that is not learned, such as batch
+        norm's running statistics: saved in the state dict, never given to an optimizer."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: name must be non-empty and have no '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or sub-module")
+        self._buffers[name] = None if value is None else _buffer_array(value, name)
+        object.__setattr__(self, name, self._buffers[name])
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer of this module and its descendants, with dotted names."""
+        for mname, module in self.named_modules():
+            for bname, buf in module._buffers.items():
+                if buf is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), buf
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` as a child called ``name``."""
@@ -244,17 +277,22 @@ class Module:
 
     # --- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter as a plain array, keyed by dotted name (PyTorch's keys)."""
-        return {name: param.data.copy() for name, param in self._all_named_parameters()}
+        """A copy of every parameter and buffer as a plain array, keyed by dotted name (PyTorch's
+        keys)."""
+        return {name: np.array(_array(value)) for name, value in self._all_named_parameters()}
 
     def _all_named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Every parameter slot by its full name, shared ones under each name (as PyTorch)."""
+        """Every parameter slot, then buffer, of each module by its full name, shared ones under
+        each name (as PyTorch)."""
         stack = [("", self)]
         while stack:
             mname, module = stack.pop()
             for pname, param in module._parameters.items():
                 if param is not None:
                     yield (f"{mname}.{pname}" if mname else pname), param
+            for bname, buf in module._buffers.items():
+                if buf is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), buf
             kids = [(f"{mname}.{k}" if mname else k, m) for k, m in module.named_children()]
             stack.extend(reversed(kids))
 
@@ -299,8 +337,9 @@ class Module:
                 f"error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems)
             )
         for param, array in updates:
-            np.copyto(param.data, array, casting="unsafe")
-            param._bump_version()
+            np.copyto(_array(param), array, casting="unsafe")
+            if isinstance(param, Tensor):
+                param._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing --------------------------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""Normalization as one gate each: batch, layer and group normalization share one rule.
+
+Over the ``axes`` being normalized (M elements per statistic), the forward is
+``xhat = (x - mean) / sqrt(var + eps)`` and ``out = xhat * weight + bias``. Its backward is the
+course's "alternative" closed form rather than a chain of primitive gates::
+
+    dxhat   = g * weight
+    dx      = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+    dweight = sum(g * xhat)     dbias = sum(g)       (over the axes weight broadcasts along)
+
+The same lines, written with array methods, run on raw arrays in an ordinary backward and on
+nodes under ``create_graph`` (where ``xhat`` and the scale are recomputed from the input node so
+that they differentiate too): second derivatives are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import GateError, Node
+from ..gate import Gate
+from ._util import sum_to_shape
+
+
+def normalize(
+    x: np.ndarray,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    *,
+    axes: tuple,
+    eps: float,
+) -> np.ndarray:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` with statistics over ``axes``."""
+    return _normalized(x, weight, bias, axes, eps)[0]
+
+
+def _normalized(x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
+    """(out, xhat, inverse standard deviation), on arrays or on nodes."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    inv = 1.0 / ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** 0.5
+    xhat = xc * inv
+    out = xhat
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out, xhat, inv
+
+
+class _Normalization(Gate, abstract=True):
+    """Shared forward and closed-form backward; subclasses name the gate."""
+
+    @staticmethod
+    def forward_code(site):
+        args = ", ".join(site.args)
+        return site.format(f"normalize({args}, axes={{axes}}, eps={{eps}})")
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, *, axes, eps):
+        out, xhat, inv = _normalized(x, weight, bias, axes, eps)
+        ctx.save_for_backward(x, xhat, inv, *(() if weight is None else (weight,)))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, xhat, inv, *weight = ctx.saved_tensors
+        axes = ctx.options["axes"]
+        if isinstance(x, Node):  # create_graph: statistics recomputed as a circuit of x
+            _, xhat, inv = _normalized(x, None, None, axes, ctx.options["eps"])
+        need = ctx.needs_input_grad
+        gxhat = grad * weight[0] if weight else grad
+        gx = None
+        if need[0]:
+            gx = (
+                gxhat
+                - gxhat.mean(axis=axes, keepdims=True)
+                - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True)
+            ) * inv
+        grads = [gx]
+        if len(need) > 1:
+            shape = np.shape(ctx.inputs[1].data)
+            grads.append(sum_to_shape(grad * xhat, shape) if need[1] else None)
+        if len(need) > 2:
+            shape = np.shape(ctx.inputs[2].data)
+            grads.append(sum_to_shape(grad, shape) if need[2] else None)
+        return tuple(grads)
+
+
+class BatchNorm(_Normalization):
+    """Batch normalization with the batch's statistics (per channel, over samples and
+    positions)."""
+
+    name = "batch_norm"
+    symbol = "BN"
+
+
+class LayerNorm(_Normalization):
+    """Layer normalization (per sample, over the trailing normalized axes)."""
+
+    name = "layer_norm"
+    symbol = "LN"
+
+
+class GroupNorm(_Normalization):
+    """Group normalization (per sample and group of channels)."""
+
+    name = "group_norm"
+    symbol = "GN"
+
+
+def _shape(value: Any) -> tuple:
+    return value.data.shape if isinstance(value, Node) else np.shape(value)
+
+
+def _data(value: Any) -> Any:
+    return value.data if isinstance(value, Node) else value
+
+
+def _affine_shape(value: Any, expected: tuple, what: str, gate: str) -> None:
+    if value is not None and _shape(value) != expected:
+        raise GateError(
+            f"gate '{gate}': {what} of shape {_shape(value)} does not fit (expected {expected})"
+        )
+
+
+def _check_eps(eps: Any, gate: str) -> float:
+    if not isinstance(eps, (int, float, np.floating)) or isinstance(eps, bool) or eps < 0:
+        raise GateError(f"gate '{gate}': eps must be a non-negative number, got {eps!r}")
+    return float(eps)
+
+
+def batch_norm(
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> Any:
+    """PyTorch's ``batch_norm`` over (N, C), (N, C, L) or (N, C, H, W) inputs, per channel.
+
+    Training mode normalizes with the batch's statistics (one gate) and, when running statistics
+    are given, updates them in place: ``running = (1 - momentum) * running + momentum * batch``
+    with the unbiased batch variance. Evaluation mode normalizes with the running statistics
+    (then a fixed affine map of x).
+    """
+    shape = _shape(x)
+    if len(shape) not in (2, 3, 4):
+        raise GateError(
+            f"gate 'batch_norm': input must be (N, C), (N, C, L) or (N, C, H, W), got {shape}"
+        )
+    c = shape[1]
+    for value, what in ((running_mean, "running_mean"), (running_var, "running_var")):
+        _affine_shape(value, (c,), what, "batch_norm")
+    _affine_shape(weight, (c,), "weight", "batch_norm")
+    _affine_shape(bias, (c,), "bias", "batch_norm")
+    eps = _check_eps(eps, "batch_norm")
+    axes = (0, *range(2, len(shape)))
+    ones = (1, c) + (1,) * (len(shape) - 2)
+    w = None if weight is None else weight.reshape(ones)
+    b = None if bias is None else bias.reshape(ones)
+    if not training:
+        if running_mean is None or running_var is None:
+            raise GateError("gate 'batch_norm': evaluation mode needs running_mean and running_var")
+        mean = np.reshape(_data(running_mean), ones)
+        inv = 1.0 / np.sqrt(np.reshape(_data(running_var), ones) + eps)
+        dtype = np.result_type(_data(x))
+        out = (x - mean.astype(dtype)) * inv.astype(dtype)
+        if w is not None:
+            out = out * w
+        return out if b is None else out + b
+    count = int(np.prod([shape[a] for a in axes]))
+    if count < 2:
+        raise GateError(
+            f"gate 'batch_norm': training needs more than one value per channel, got input "
+            f"of shape {shape}"
+        )
+    if running_mean is not None or running_var is not None:
+        _update_running(_data(x), axes, count, running_mean, running_var, momentum)
+    inputs = [x] + ([w] if w is not None else []) + ([b] if b is not None else [])
+    if w is None and b is not None:
+        inputs = [x, np.ones(ones, np.result_type(_data(x))), b]
+    return BatchNorm.apply(*inputs, axes=axes, eps=eps)
+
+
+def _update_running(data, axes, count, running_mean, running_var, momentum) -> None:
+    if momentum is None or not 0.0 <= momentum <= 1.0:
+        raise GateError(f"gate 'batch_norm': momentum must be in [0, 1], got {momentum!r}")
+    mean = data.mean(axis=axes)
+    var = data.var(axis=axes) * (count / (count - 1))
+    for running, batch in ((running_mean, mean), (running_var, var)):
+        if running is not None:
+            array = _data(running)
+            array *= 1.0 - momentum
+            array += momentum * batch
+
+
+def layer_norm(
+    x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Any:
+    """PyTorch's ``layer_norm``: each sample normalized over its trailing ``normalized_shape``
+    axes, then scaled by ``weight`` and shifted by ``bias`` (both of that shape); one gate."""
+    shape = _shape(x)
+    norm = (int(normalized_shape),) if np.ndim(normalized_shape) == 0 else tuple(normalized_shape)
+    if not norm or len(norm) > len(shape) or tuple(shape[len(shape) - len(norm) :]) != norm:
+        raise GateError(
+            f"gate 'layer_norm': normalized_shape {norm} must be the trailing dimensions of the "
+            f"input's shape {shape}"
+        )
+    _affine_shape(weight, norm, "weight", "layer_norm")
+    _affine_shape(bias, norm, "bias", "layer_norm")
+    eps = _check_eps(eps, "layer_norm")
+    axes = tuple(range(len(shape) - len(norm), len(shape)))
+    inputs = [x] + ([weight] if weight is not None else []) + ([bias] if bias is not None else [])
+    if weight is None and bias is not None:
+        inputs = [x, np.ones(norm, np.result_type(_data(x))), bias]
+    return LayerNorm.apply(*inputs, axes=axes, eps=eps)
+
+
+def group_norm(
+    x: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Any:
+    """PyTorch's ``group_norm``: the channels of each sample split into ``num_groups`` groups,
+    each normalized over its channels and positions (one gate), then a per-channel affine map."""
+    shape = _shape(x)
+    if len(shape) < 2:
+        raise GateError(f"gate 'group_norm': input must be (N, C, ...), got shape {shape}")
+    c = shape[1]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or c % num_groups:
+        raise GateError(
+            f"gate 'group_norm': num_groups {num_groups!r} must be a positive divisor of the "
+            f"{c} channels"
+        )
+    _affine_shape(weight, (c,), "weight", "group_norm")
+    _affine_shape(bias, (c,), "bias", "group_norm")
+    eps = _check_eps(eps, "group_norm")
+    grouped = x.reshape(shape[0], int(num_groups), -1)
+    out = GroupNorm.apply(grouped, axes=(2,), eps=eps).reshape(shape)
+    ones = (1, c) + (1,) * (len(shape) - 2)
+    if weight is not None:
+        out = out * weight.reshape(ones)
+    if bias is not None:
+        out = out + bias.reshape(ones)
+    return out
