@@ -5,12 +5,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 OUT ?= out/demo
 
-.PHONY: demo test lint bench graphviz clean
+.PHONY: demo test lint bench graphviz chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[viz,data,test,mpi]'
 	touch $(STAMP)
+
+# the explorer's extra and its browser tests' tools (Playwright drives Debian's chromium)
+TEST_STAMP := $(VENV)/.installed-test-stamp
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[viz,data,test,explore,explore-test]'
+	touch $(TEST_STAMP)
 
 # Graphviz renders the diagrams; without it chainrule still writes DOT files.
 graphviz:
@@ -20,10 +26,19 @@ graphviz:
 	    (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq graphviz >/dev/null 2>&1))) || \
 	  echo "note: Graphviz's 'dot' is not installed (apt-get install graphviz); diagrams are written as DOT only"
 
+# Debian's chromium runs the explorer's end-to-end tests (Playwright's own browser download is
+# not used); without it those tests are skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (command -v apt-get >/dev/null 2>&1 && \
+	   (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1))) || \
+	  echo "note: chromium is not installed (apt-get install chromium); the browser tests are skipped"
+
 demo: $(STAMP) graphviz
 	$(PY) -m chainrule demo --out $(OUT)
 
-test: $(STAMP) graphviz
+test: $(TEST_STAMP) graphviz chromium
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m ruff format --check src tests benchmarks examples
 	$(PY) -m pytest

@@ -9,6 +9,7 @@ from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .draw import Diagram, draw
 from .engine import GateError, enable_grad, is_grad_enabled, no_grad
 from .explain import Explanation, explain
+from .explore import Explorer, explore
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
 from .io import load, save
@@ -65,6 +66,8 @@ __all__ = [
     "Explanation",
     "draw",
     "explain",
+    "Explorer",
+    "explore",
     "Circuit",
     "GradcheckError",
     "grad",

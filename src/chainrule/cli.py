@@ -1,4 +1,5 @@
-"""The ``chainrule`` command line: ``explain``, ``stage``, ``train``, ``demo``.
+"""The ``chainrule`` command line: ``explain``, ``stage``, ``explore``, ``serve``, ``train``,
+``demo``.
 
 Each subcommand lives in its own module under ``chainrule.commands`` and registers itself with
 ``register(subparsers)``, setting ``run(args) -> exit code`` as its handler.
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 from .commands import CommandError
 
-COMMANDS = ("explain", "stage", "train", "demo")
+COMMANDS = ("explain", "stage", "explore", "serve", "train", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

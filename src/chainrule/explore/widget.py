@@ -1,0 +1,62 @@
+"""The explorer as a Jupyter widget (anywidget: Jupyter, JupyterLab, VS Code, marimo).
+
+The widget's model holds ``data`` (what the page shows), ``inputs`` and ``error``; the page
+writes ``inputs`` when a number field or slider changes, and Python rebuilds the circuit with
+chainrule and sends the new ``data`` back. The same ES module draws the static page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+__all__ = ["ExplorerWidget"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+class ExplorerWidget(anywidget.AnyWidget):
+    """The live page of an :class:`chainrule.explore.Explorer`."""
+
+    _esm = _STATIC / "explorer.js"
+    _css = _STATIC / "explorer.css"
+    data = traitlets.Dict().tag(sync=True)
+    inputs = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    mode = traitlets.Unicode("live").tag(sync=True)
+
+    def __init__(self, explorer: Any) -> None:
+        numbers = {n: v for n, v in explorer.inputs.items() if isinstance(v, float)}
+        super().__init__(data=explorer.data, inputs=numbers)
+        self._explorer = explorer
+        self._showing = False
+
+    def show(self, data: dict, inputs: dict) -> None:
+        """Show new data (after the explorer recomputed) without recomputing again."""
+        self._showing = True
+        try:
+            self.inputs = {n: v for n, v in inputs.items() if isinstance(v, float)}
+            self.data = data
+            self.error = ""
+        finally:
+            self._showing = False
+
+    @traitlets.observe("inputs")
+    def _recompute(self, change: dict) -> None:
+        if self._showing:
+            return
+        changed = {
+            n: v
+            for n, v in change["new"].items()
+            if self._explorer.inputs.get(n) != v and isinstance(v, (int, float))
+        }
+        if not changed:
+            return
+        try:
+            self._explorer.update(**changed)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            lines = str(exc).strip().splitlines()
+            self.error = lines[0] if lines else type(exc).__name__
