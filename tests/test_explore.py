@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from explore_server import running_server
 
 import chainrule as cr
 from chainrule import nn
@@ -102,7 +103,7 @@ def test_save_writes_one_self_contained_file(tmp_path):
     f = cr.explore(lambda x, y, z: (x + y) * z, x=-2.0, y=5.0, z=-4.0)
     path = f.save(tmp_path / "chain.html")
     html = path.read_text(encoding="utf-8")
-    assert "<script type=\"module\">" in html and "function mount" in html
+    assert '<script type="module">' in html and "function mount" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     assert page_data(html)["steps"][0]["label"] == "*"
 
@@ -172,19 +173,20 @@ def test_cli_explore_errors_are_one_line(argv, message, tmp_path, capsys):
 # --- the server ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client():
-    pytest.importorskip("starlette")
-    pytest.importorskip("httpx")
-    from starlette.testclient import TestClient
-
+    pytest.importorskip("uvicorn")
+    httpx = pytest.importorskip("httpx")
     from chainrule.explore.server import create_app
 
-    with TestClient(create_app(workers=2, limit_s=5.0)) as c:
-        yield c
+    with running_server(create_app(workers=2, limit_s=5.0)) as url:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            yield c
 
 
 def test_server_page_and_assets(client):
     page = client.get("/")
-    assert page.status_code == 200 and 'import { mount, httpModel } from "./explorer.js"' in page.text
+    assert (
+        page.status_code == 200 and 'import { mount, httpModel } from "./explorer.js"' in page.text
+    )
     assert page_data(page.text)["data"]["steps"][0]["label"] == "1/x"
     assert client.get("/explorer.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/explorer.css").status_code == 200
@@ -228,10 +230,9 @@ def test_server_refuses_huge_and_malformed_bodies(client):
 
 
 def test_server_time_limit(monkeypatch):
-    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    httpx = pytest.importorskip("httpx")
     import time
-
-    from starlette.testclient import TestClient
 
     from chainrule.explore import server
 
@@ -243,7 +244,7 @@ def test_server_time_limit(monkeypatch):
         return slow(*args, **kwargs)
 
     monkeypatch.setattr(server, "compute", sleepy)
-    with TestClient(app) as c:
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=30) as c:
         reply = c.post("/api/explore", json={"expression": "x * 3"})
         assert reply.status_code == 504 and "longer than 0.2 s" in reply.json()["error"]
         busy = c.post("/api/explore", json={"expression": "x * 4"})
@@ -288,37 +289,3 @@ def test_server_survives_a_flood_of_requests():
         assert all(("data" in body) or ("error" in body) for _, body in replies)
         after = httpx.post(f"{url}/api/explore", json={"expression": "x - y"}, timeout=10)
         assert after.status_code == 200
-
-
-class running_server:
-    """A uvicorn server for ``app`` on a free local port, in a thread; yields its URL."""
-
-    def __init__(self, app) -> None:
-        import socket
-
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-
-    def __enter__(self) -> str:
-        import threading
-        import time
-
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.url
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()

@@ -175,6 +175,7 @@ def create_app(
             Route("/explorer.js", script),
             Route("/explorer.css", style),
             Route("/api/explore", api, methods=["POST"]),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
         ],
         lifespan=_closing(state),
     )

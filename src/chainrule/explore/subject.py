@@ -50,7 +50,7 @@ class Subject:
             raise ValueError(f"explore(): at most {MAX_INPUTS} inputs, got {len(values)}")
         self.fn = fn
         self.values = {name: _checked(name, v) for name, v in values.items()}
-        self.title = title
+        self.title = title or _title(fn, model)
         self.digits = digits
         self.model = model
         self._positional = positional or _positional(fn, list(self.values))
@@ -134,6 +134,14 @@ class Subject:
             )
         self.values = values
         return data
+
+
+def _title(fn: Callable, model: Any) -> str:
+    """A default title: the loss of the model's class, or the function's name (not a lambda's)."""
+    if model is not None:
+        return f"loss of {type(model).__name__}"
+    name = getattr(fn, "__name__", "")
+    return "" if name == "<lambda>" else name
 
 
 def _checked(name: str, value: Any) -> Any:

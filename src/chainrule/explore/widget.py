@@ -30,8 +30,9 @@ class ExplorerWidget(anywidget.AnyWidget):
 
     def __init__(self, explorer: Any) -> None:
         numbers = {n: v for n, v in explorer.inputs.items() if isinstance(v, float)}
-        super().__init__(data=explorer.data, inputs=numbers)
         self._explorer = explorer
+        self._showing = True
+        super().__init__(data=explorer.data, inputs=numbers)
         self._showing = False
 
     def show(self, data: dict, inputs: dict) -> None:
@@ -51,7 +52,8 @@ class ExplorerWidget(anywidget.AnyWidget):
         changed = {
             n: v
             for n, v in change["new"].items()
-            if self._explorer.inputs.get(n) != v and isinstance(v, (int, float))
+            if not isinstance(self._explorer.inputs.get(n, 0.0), float)
+            or self._explorer.inputs.get(n) != v
         }
         if not changed:
             return
@@ -59,4 +61,5 @@ class ExplorerWidget(anywidget.AnyWidget):
             self._explorer.update(**changed)
         except (ValueError, TypeError, ArithmeticError) as exc:
             lines = str(exc).strip().splitlines()
+            self.show(self._explorer.data, self._explorer.inputs)  # the fields show what is shown
             self.error = lines[0] if lines else type(exc).__name__
