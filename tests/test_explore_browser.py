@@ -1,7 +1,7 @@
 """The circuit explorer end to end in a real headless browser: Debian's chromium driven by
 Playwright (its own browser download is never used). The static file is loaded from file:// and
-the served page from a local uvicorn server; screenshots go to docs/images/ (looked at, and
-shown in the README)."""
+the served page from a local uvicorn server. Screenshots go to out/screenshots/ (looked at; the
+README shows copies of them from docs/images/)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+IMAGES = Path(__file__).resolve().parent.parent / "out" / "screenshots"
 NEURON = "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))"
 NEURON_AT = {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}
 STAGED = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
