@@ -39,12 +39,12 @@ def test_neuron_steps_read_like_the_notes():
     first = steps[0]
     assert first["upstream"]["num"] == 1.0
     assert first["inputs"][0]["local"]["num"] == pytest.approx(-0.534, abs=1e-3)
-    assert first["inputs"][0]["grad"]["text"] == "-0.53"
+    assert first["inputs"][0]["grad"]["text"] == "-0.534"  # 3 significant digits
     exp = steps[2]
-    assert exp["inputs"][0]["local"]["text"] == "0.37"
-    assert exp["upstream"]["text"] == "-0.53"
-    assert exp["inputs"][0]["grad"]["text"] == "-0.20"
-    assert steps[3]["inputs"][0]["grad"]["text"] == "0.20"
+    assert exp["inputs"][0]["local"]["text"] == "0.368"
+    assert exp["upstream"]["text"] == "-0.534"
+    assert exp["inputs"][0]["grad"]["text"] == "-0.197"
+    assert steps[3]["inputs"][0]["grad"]["num"] == pytest.approx(0.19661, abs=1e-5)
     grads = {g["name"]: g["grad"]["num"] for g in data["gradients"]}
     assert grads == pytest.approx(
         {"w0": -0.19661, "x0": 0.39322, "w1": -0.39322, "x1": -0.58984, "w2": 0.19661}, abs=1e-5

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..draw import GraphvizMissing
+from ..explain import DIGITS
 from ..expr import ExpressionError, parse
 from .explain import UsageError, _assignments
 
@@ -47,10 +48,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--digits",
         type=int,
-        default=2,
-        choices=range(1, 13),
+        default=DIGITS,
+        choices=range(1, 16),
         metavar="N",
-        help="digits shown (default 2)",
+        help=f"significant digits shown (default {DIGITS})",
     )
     parser.set_defaults(run=run)
 

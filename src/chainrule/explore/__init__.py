@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..explain import DIGITS
 from .page import static_html
 from .subject import Subject
 
@@ -78,11 +79,16 @@ class Explorer:
 
 
 def explore(
-    fn: Callable[..., Any], *, digits: int = 2, title: str = "", model: Any = None, **inputs: Any
+    fn: Callable[..., Any],
+    *,
+    digits: int = DIGITS,
+    title: str = "",
+    model: Any = None,
+    **inputs: Any,
 ) -> Explorer:
     """Explore ``fn``'s circuit at ``inputs``: ``cr.explore(lambda x, y, z: (x + y) * z,
     x=-2.0, y=5.0, z=-4.0)``. Numbers become Values and arrays Tensors (floating arrays require
     grad), each named after its keyword; ``fn`` returns a single number. ``model`` (an
     ``nn.Module`` that ``fn`` calls) draws each of its innermost modules as one box that the page
-    can expand. ``digits`` is the decimals shown."""
+    can expand. ``digits`` is the significant digits shown."""
     return Explorer(Subject(fn, inputs, title=title, digits=digits, model=model))

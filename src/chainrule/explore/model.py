@@ -18,7 +18,7 @@ import numpy as np
 
 from ..draw import Group, draw
 from ..engine import Node, enable_grad
-from ..explain import explain, format_value, formula
+from ..explain import DIGITS, explain, format_value, formula
 from ..trace import Circuit, Wire
 
 __all__ = ["HEAT", "ModuleGroup", "describe", "dot_ids", "number"]
@@ -39,9 +39,11 @@ class ModuleGroup:
 
 
 def dot_ids(wire: Wire) -> tuple[str, str]:
-    """The DOT names :func:`chainrule.draw` gives a wire: its gate (or leaf name) node and the
-    label node its line runs through; Graphviz writes them as each SVG node's ``<title>``."""
-    return f"n{wire.index}", f"w{wire.index}"
+    """The stable ids :func:`chainrule.draw` gives a wire: what makes it (its gate's circle or
+    a leaf's name) and the label its line runs through (``g<i>``, ``w<i>``: the DOT node names,
+    kept as the SVG elements' ids and ``<title>``s). Its copy gate and branches at a fork are
+    ``f<i>`` and ``b<i>_<k>``."""
+    return f"g{wire.index}", f"w{wire.index}"
 
 
 def number(value: Any, digits: int) -> dict:
@@ -81,7 +83,7 @@ def describe(
     output: Node,
     *,
     title: str = "",
-    digits: int = 2,
+    digits: int = DIGITS,
     inputs: Sequence[dict] = (),
     code: tuple[list[str], dict[str, list[int]], str] | None = None,
     modules: Sequence[ModuleGroup] = (),

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..explain import DIGITS
 from ..expr import ExpressionError, parse
 from .page import asset, served_html
 from .subject import MAX_INPUTS, Subject
@@ -50,7 +51,7 @@ class RequestError(ValueError):
         self.status = status
 
 
-def compute(expression: Any, inputs: Any, digits: int = 2) -> dict:
+def compute(expression: Any, inputs: Any, digits: int = DIGITS) -> dict:
     """The reply to one request: the data of ``expression`` at ``inputs`` (names the
     expression does not use are dropped, names without a value get ``NEW_INPUT``)."""
     if not isinstance(expression, str) or not expression.strip():
@@ -82,7 +83,7 @@ class Workers:
     """The server's state: a bounded pool of workers, a small cache of replies and the limits."""
 
     def __init__(
-        self, workers: int = 2, limit_s: float = 10.0, queue_s: float = 5.0, digits: int = 2
+        self, workers: int = 2, limit_s: float = 10.0, queue_s: float = 5.0, digits: int = DIGITS
     ) -> None:
         self.workers = max(1, int(workers))
         self.limit_s = float(limit_s)
@@ -139,7 +140,7 @@ def create_app(
     workers: int = 2,
     limit_s: float = 10.0,
     queue_s: float = 5.0,
-    digits: int = 2,
+    digits: int = DIGITS,
 ) -> Starlette:
     """The Starlette app: ``/`` (the page, opened on ``expression``), ``/explorer.js``,
     ``/explorer.css`` and ``POST /api/explore``."""

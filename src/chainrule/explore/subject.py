@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Node
+from ..explain import DIGITS
 from ..expr import Expression, parse
 from ..tensor import Tensor
 from ..trace import trace
@@ -40,7 +41,7 @@ class Subject:
         values: Mapping[str, Any],
         *,
         title: str = "",
-        digits: int = 2,
+        digits: int = DIGITS,
         model: Any = None,
         positional: Callable[..., Any] | None = None,
     ) -> None:
@@ -57,7 +58,7 @@ class Subject:
 
     @classmethod
     def from_expression(
-        cls, text: str | Expression, values: Mapping[str, Any], digits: int = 2
+        cls, text: str | Expression, values: Mapping[str, Any], digits: int = DIGITS
     ) -> Subject:
         """An expression of ``chainrule explain``'s language; every name needs a value."""
         expression = text if isinstance(text, Expression) else parse(text)

@@ -224,13 +224,48 @@ export function mount(el, model) {
         }
       }
     }
+    // a fork: its copy gate f<i> and branch labels b<i>_<k> (that use's gradient) belong to wire i
+    for (const [name, g] of byTitle) {
+      const m = /^(?:f|b)(\d+)(?:_(\d+))?$/.exec(name);
+      const w = m && data.wires[Number(m[1])];
+      if (!w) continue;
+      g.classList.add("cr-wire-label");
+      g.dataset.wire = w.id;
+      g.dataset.name = w.name;
+      g.addEventListener("click", () => selectWire(w.id));
+      if (m[2] !== undefined) {
+        const out = edges.find((e) => e.from === name);
+        const target = out && /^g(\d+)$/.exec(out.to);
+        const step = target && steps().find((s) => s.wire === Number(target[1]));
+        g.dataset.reveal = step ? step.n : w.reveal;
+        for (const t of g.querySelectorAll("text")) {
+          if ((t.getAttribute("fill") || "").toLowerCase() === GRADIENT_FILL) t.classList.add("cr-grad");
+        }
+      }
+    }
+    for (const g of circuit.querySelectorAll(".cr-wire-label, .cr-gate, .cr-module")) hitArea(g);
     for (const e of edges) {
-      const w = data.wires.find((x) => x.dot === e.from);
+      const m = /^(?:w|f|b)(\d+)/.exec(e.from);
+      const w = m && data.wires[Number(m[1])];
       if (w) {
         e.g.classList.add("cr-edge");
         e.g.addEventListener("click", () => selectWire(w.id));
       }
     }
+  }
+
+  function hitArea(g) {
+    // a transparent rectangle over the node, so that a click between its numbers still lands
+    const box = g.getBBox();
+    const pad = 2;
+    const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    for (const [k, v] of Object.entries({ x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad })) {
+      rect.setAttribute(k, v);
+    }
+    rect.setAttribute("fill", "#fff");
+    rect.setAttribute("fill-opacity", "0");
+    rect.classList.add("cr-hit");
+    g.append(rect);
   }
 
   function isCollapsed(mod) {
@@ -247,9 +282,13 @@ export function mount(el, model) {
     return own;
   }
 
+  function shownAt(step) {
+    if (!step || step > state.pos) return false;
+    return !state.quiz || state.answered.has(step);
+  }
+
   function gradShown(wire) {
-    if (!wire.reveal || wire.reveal > state.pos) return false;
-    return !state.quiz || state.answered.has(wire.reveal);
+    return shownAt(wire.reveal);
   }
 
   // --- updating everything for the current position ----------------------------------------
@@ -266,8 +305,12 @@ export function mount(el, model) {
       const label = svgIndex.byTitle.get(w.dot);
       if (label) {
         for (const t of label.querySelectorAll(".cr-grad")) t.classList.toggle("cr-hidden", !gradShown(w));
-        label.classList.toggle("cr-selected", state.wire === w.id);
       }
+    }
+    for (const g of circuit.querySelectorAll(".cr-wire-label")) {
+      g.classList.toggle("cr-selected", state.wire === Number(g.dataset.wire));
+      if (g.dataset.reveal === undefined) continue;
+      for (const t of g.querySelectorAll(".cr-grad")) t.classList.toggle("cr-hidden", !shownAt(Number(g.dataset.reveal)));
     }
     for (const s of steps().slice(0, Math.max(0, state.pos - 1))) {
       const node = shownNodeOf(data.wires[s.wire]);
@@ -357,7 +400,7 @@ export function mount(el, model) {
     if (guesses.length) {
       const feedback = h("p", { class: "cr-feedback", "data-role": "feedback" });
       const check = () => {
-        const wrong = guesses.filter(({ field, inp }) => !close(parseFloat(field.value), inp.grad.num, data.digits));
+        const wrong = guesses.filter(({ field, inp }) => !close(parseFloat(field.value), inp.grad.num));
         if (wrong.length === 0) {
           state.answered.add(step.n);
           update();
@@ -548,10 +591,10 @@ export function mount(el, model) {
   };
 }
 
-function close(guess, exact, digits) {
+function close(guess, exact) {
+  // two significant digits are enough: -0.53 for -0.534, 0.2 for 0.197
   if (!Number.isFinite(guess) || exact === null) return false;
-  const tolerance = Math.max(0.5 * 10 ** -digits, 1e-3 * Math.abs(exact));
-  return Math.abs(guess - exact) <= tolerance + 1e-12;
+  return Math.abs(guess - exact) <= Math.max(0.006, 0.015 * Math.abs(exact));
 }
 
 function fmt(x) {
