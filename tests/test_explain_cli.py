@@ -115,9 +115,14 @@ def test_an_unwritable_diagram_path_is_exit_1(tmp_path, capsys):
         (["__import__('os')"], "column 1: unknown function '__import__'"),
         (["x + y", "--at", "x=1", "y=2", "w=3"], "'w' does not appear in the expression"),
         (["x", "--at", "x=abc"], "'abc' is not a number"),
-        (["x", "--at", "x"], "write each value as NAME=NUMBER"),
+        (["x", "--at", "x"], "write each value as NAME=VALUE"),
         (["x", "--at", "x=1", "x=2"], "'x' is given twice"),
-        (["x", "--at", "x=inf"], "must be finite"),
+        (["x", "--at", "x=inf"], "is not a number"),
+        (["x", "--at", "x=[1, [2]]"], "rectangular"),
+        (["x", "--at", "x=[1, y]"], "only numbers"),
+        (["x * 2", "--at", "x=[1, 2]"], "gives an array of shape (2,)"),
+        (["W @ x", "--at", "W=[[1, 2]]", "x=[1, 2, 3]"], "column 3: operator @"),
+        (["sum(x, axis=3)", "--at", "x=[1, 2]"], "column 1: sum()"),
         (["log(x)", "--at", "x=-1"], "column 1: log(): gate 'log': input must be positive"),
         (["x / (x - 1)", "--at", "x=1"], "column 3: operator /: gate 'div': division by zero"),
         ([], "give an expression to explain"),
@@ -139,6 +144,46 @@ def test_argparse_errors_are_exit_code_2(capsys):
         run("--example", "nope")
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_the_notes_vectorized_example_from_the_command_line(capsys):
+    argv = ["sum((W @ x)**2)", "--at", "W=[[0.1,0.5],[-0.3,0.8]]", "x=[0.2,0.4]"]
+    assert run(*argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("f = sum((W @ x)**2)\nat W=[[0.1,0.5],[-0.3,0.8]], x=[0.2,0.4]\n")
+    assert "  f = Σ(t2) = 0.116\n" in out
+    assert "gradients\n  dW = [[0.088 0.176] [0.104 0.208]]\n  dx = [-0.112 0.636]\n" in out
+    assert "max relative error" in out and "ok" in out.splitlines()[-1]
+
+
+def test_scalars_with_an_array_expression_become_zero_d_arrays(capsys):
+    assert run("sum(x * [1, 2, 3])", "--at", "x=2") == 0
+    assert "dx = 6\n" in capsys.readouterr().out
+
+
+def test_digits_option_sets_significant_digits(capsys):
+    assert run("x / 3", "--at", "x=1", "--digits", "5") == 0
+    assert "= 0.33333" in capsys.readouterr().out
+
+
+def test_a_slow_graphviz_is_a_clean_one_line_error(tmp_path, capsys, monkeypatch):
+    def slow(self, fmt, timeout=30):
+        raise draw_module.GraphvizTimeout("Graphviz's dot did not finish within 30 s")
+
+    monkeypatch.setattr(command, "dot_program", lambda: "/usr/bin/dot")
+    monkeypatch.setattr(draw_module.Diagram, "render", slow)
+    assert run("x * y", "--at", "x=1", "y=2", "--svg", str(tmp_path / "a.svg")) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not finish within 30 s" in err
+
+
+def test_x_used_a_hundred_times_draws_quickly_and_says_collapsed(tmp_path, capsys):
+    if draw_module.dot_program() is None:
+        pytest.skip("Graphviz not installed")
+    text = " + ".join(["x"] * 100)
+    assert run(text, "--at", "x=1", "--svg", str(tmp_path / "x.svg")) == 0
+    out = capsys.readouterr().out
+    assert "diagram: drawn collapsed" in out and (tmp_path / "x.svg").exists()
 
 
 def test_a_kink_is_reported_by_the_gradient_check(capsys):

@@ -61,3 +61,19 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, message):
     assert code == 2 and out == ""
     assert err.startswith("chainrule stage: ") and err.count("\n") == 1
     assert message in err
+
+
+def test_the_notes_vectorized_example_stages_from_list_values(capsys):
+    code, out, err = run(
+        capsys, "sum((W @ x)**2)", "--at", "W=[[0.1,0.5],[-0.3,0.8]]", "x=[0.2,0.4]"
+    )
+    assert code == 0 and err == ""
+    assert "at W: float64[2, 2], x: float64[2]" in out and "return f, (dW, dx)" in out
+    compile(out, "<staged>", "exec")
+
+
+def test_an_array_expression_is_summed_and_bad_lists_are_one_line(capsys):
+    code, out, _ = run(capsys, "x * [1, 2]", "--at", "x=[3, 4]")
+    assert code == 0 and "np.sum" in out
+    code, _, err = run(capsys, "x", "--at", "x=[[1], [2, 3]]")
+    assert code == 2 and "rectangular" in err and err.count("\n") == 1

@@ -1,10 +1,17 @@
-"""A safe parser for the arithmetic expressions of ``chainrule explain``.
+"""A safe parser for the expressions of ``chainrule explain`` and ``chainrule stage``.
 
 The text is parsed with Python's ``ast`` and checked against a whitelist (numbers, names,
-``+ - * / **``, unary minus, parentheses, and the functions below); anything else is refused with
-an :class:`ExpressionError` that names the 1-based column. Nothing is ever ``eval``-ed: a checked
+nested-list literals, ``+ - * / ** @``, unary minus, parentheses, and the functions of the
+registry below, reductions taking an ``axis=`` keyword); anything else is refused with an
+:class:`ExpressionError` that names the 1-based column. Nothing is ever ``eval``-ed: a checked
 expression is kept as a postfix program of chainrule operations and run on the values given to
 :meth:`Expression.build`, so it builds a circuit of Values or of Tensors alike.
+:func:`parse_value` reads a number or a nested list (``[[0.1, 0.5], [-0.3, 0.8]]``) the same way.
+
+The functions an expression may call come from one registry: :data:`ELEMENTWISE` (one argument),
+:data:`PAIRWISE` (two or more arguments, folded: ``max(x, y, z)``) and :data:`REDUCTIONS` (one
+argument and an optional ``axis=``; ``max``/``min`` with one argument reduce). Adding a function
+is one entry in one of them.
 """
 
 from __future__ import annotations
@@ -14,16 +21,29 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from . import ops
 from .engine import Node
+from .tensor import Tensor
 from .value import Value
 
-__all__ = ["FUNCTIONS", "MAX_LENGTH", "Expression", "ExpressionError", "parse"]
+__all__ = [
+    "ELEMENTWISE",
+    "MAX_LENGTH",
+    "PAIRWISE",
+    "REDUCTIONS",
+    "Expression",
+    "ExpressionError",
+    "functions",
+    "parse",
+    "parse_value",
+]
 
 MAX_LENGTH = 2000
-"""The longest expression text accepted, in characters."""
+"""The longest expression (or value) text accepted, in characters."""
 
-_UNARY: dict[str, Callable[[Any], Any]] = {
+ELEMENTWISE: dict[str, Callable[[Any], Any]] = {
     "exp": ops.exp,
     "log": ops.log,
     "tanh": ops.tanh,
@@ -32,10 +52,22 @@ _UNARY: dict[str, Callable[[Any], Any]] = {
     "abs": ops.absolute,
     "sqrt": ops.sqrt,
 }
-_VARIADIC: dict[str, Callable[[Any, Any], Any]] = {"max": ops.maximum, "min": ops.minimum}
+"""Functions of one argument, applied element by element."""
+PAIRWISE: dict[str, Callable[[Any, Any], Any]] = {"max": ops.maximum, "min": ops.minimum}
+"""Functions of two or more arguments, folded from the left."""
+REDUCTIONS: dict[str, Callable[..., Any]] = {
+    "sum": ops.reduce.sum,
+    "mean": ops.reduce.mean,
+    "max": ops.reduce.max,
+    "min": ops.reduce.min,
+}
+"""Functions of one array and an optional ``axis=`` (an integer) that reduce it."""
 
-FUNCTIONS: tuple[str, ...] = tuple(sorted((*_UNARY, *_VARIADIC)))
-"""The function names an expression may call."""
+
+def functions() -> tuple[str, ...]:
+    """Every function name an expression may call, sorted."""
+    return tuple(sorted({*ELEMENTWISE, *PAIRWISE, *REDUCTIONS}))
+
 
 _BINARY: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Add: ("+", lambda a, b: a + b),
@@ -43,11 +75,11 @@ _BINARY: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Mult: ("*", lambda a, b: a * b),
     ast.Div: ("/", lambda a, b: a / b),
     ast.Pow: ("**", lambda a, b: a**b),
+    ast.MatMult: ("@", lambda a, b: _matmul(a, b)),
 }
 _REFUSED_OPERATORS = {
     ast.FloorDiv: "//",
     ast.Mod: "%",
-    ast.MatMult: "@",
     ast.LShift: "<<",
     ast.RShift: ">>",
     ast.BitOr: "|",
@@ -68,7 +100,6 @@ _REFUSED = {
     ast.BoolOp: "'and'/'or' are",
     ast.IfExp: "conditional expressions are",
     ast.Tuple: "tuples are",
-    ast.List: "lists are",
     ast.Dict: "dicts are",
     ast.Set: "sets are",
     ast.NamedExpr: "assignment expressions are",
@@ -98,6 +129,17 @@ class Expression:
         self.text = text
         self.names = names
         self._program = program
+
+    @property
+    def needs_arrays(self) -> bool:
+        """Whether the expression only makes sense on arrays (Tensors): it uses ``@``, a list
+        literal or a reduction (``sum``, ``mean``, one-argument ``max``/``min``)."""
+        for op, arg, _ in self._program:
+            if op == "array" or (op == "binary" and arg is ast.MatMult):
+                return True
+            if op == "call" and _is_reduction(arg[0], arg[1]):
+                return True
+        return False
 
     def build(self, values: Mapping[str, Any]) -> Node:
         """The expression's circuit over ``values`` (name -> Value, Tensor or number), built with
@@ -131,6 +173,8 @@ class Expression:
 def _what(op: str, arg: Any) -> str:
     if op == "call":
         return f"{arg[0]}()"
+    if op == "array":
+        return "list"
     if op == "binary":
         return f"operator {_BINARY[arg][0]}"
     return "unary -" if op == "neg" else "value"
@@ -138,7 +182,7 @@ def _what(op: str, arg: Any) -> str:
 
 def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
     """One postfix instruction: push a number or a value, or apply an operation to the top."""
-    if op == "number":
+    if op in ("number", "array"):
         return arg
     if op == "name":
         value = values[arg]
@@ -159,15 +203,29 @@ def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
         if isinstance(result, complex):
             raise ValueError(f"{left!r} ** {right!r} is not a real number")
         return result
-    name, count = arg
+    name, count, axis = arg
     args = stack[-count:]
     del stack[-count:]
-    if name in _UNARY:
-        return _UNARY[name](args[0])
+    if _is_reduction(name, count):
+        if not isinstance(args[0], Tensor):
+            raise TypeError("it reduces an array: give array values (e.g. --at x=[1,2,3])")
+        return REDUCTIONS[name](args[0], axis=axis)
+    if name in ELEMENTWISE:
+        return ELEMENTWISE[name](args[0])
     result = args[0]
     for other in args[1:]:
-        result = _VARIADIC[name](result, other)
+        result = PAIRWISE[name](result, other)
     return result
+
+
+def _is_reduction(name: str, count: int) -> bool:
+    return name in REDUCTIONS and (count == 1 or name not in PAIRWISE)
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    if not (isinstance(a, Tensor) or isinstance(b, Tensor)):
+        raise TypeError("it multiplies arrays: give array values (e.g. --at W=[[1,2],[3,4]])")
+    return ops.matmul(a, b)
 
 
 def _column(source: str, shift: int, node: ast.AST) -> int:
@@ -234,7 +292,7 @@ def _children(node: ast.AST, position: int, source: str, shift: int) -> list[ast
     if isinstance(node, ast.Name):
         if node.id.startswith("__") or node.id.endswith("__"):
             raise ExpressionError(f"name '{node.id}' is not allowed", position)
-        if node.id in FUNCTIONS:
+        if node.id in functions():
             raise ExpressionError(f"'{node.id}' is a function: call it as {node.id}(...)", position)
         return []
     if isinstance(node, ast.UnaryOp):
@@ -252,7 +310,9 @@ def _children(node: ast.AST, position: int, source: str, shift: int) -> list[ast
             )
         return [node.left, node.right]
     if isinstance(node, ast.Call):
-        return _call_arguments(node, position)
+        return _call_arguments(node, position, source, shift)
+    if isinstance(node, ast.List):
+        return []
     what = _REFUSED.get(type(node), f"{type(node).__name__} is")
     raise ExpressionError(f"{what} not allowed in an expression", position)
 
@@ -266,25 +326,50 @@ def _operator_column(source: str, shift: int, node: ast.BinOp) -> int:
     return shift + end + 1
 
 
-def _call_arguments(node: ast.Call, position: int) -> list[ast.AST]:
+def _call_arguments(node: ast.Call, position: int, source: str, shift: int) -> list[ast.AST]:
     func = node.func
+    known = ", ".join(functions())
     if not isinstance(func, ast.Name):
-        raise ExpressionError(
-            "only the functions " + ", ".join(FUNCTIONS) + " can be called", position
-        )
+        raise ExpressionError(f"only the functions {known} can be called", position)
     name = func.id
-    if name not in FUNCTIONS:
-        raise ExpressionError(
-            f"unknown function '{name}' (known: {', '.join(FUNCTIONS)})", position
-        )
-    if node.keywords:
-        raise ExpressionError(f"{name}() takes no keyword arguments", position)
+    if name not in functions():
+        raise ExpressionError(f"unknown function '{name}' (known: {known})", position)
     count = len(node.args)
-    if name in _UNARY and count != 1:
+    if any(isinstance(a, ast.Starred) for a in node.args):
+        raise ExpressionError("starred arguments are not allowed in an expression", position + 4)
+    if node.keywords:
+        if (
+            not _is_reduction(name, count)
+            or len(node.keywords) > 1
+            or (node.keywords[0].arg != "axis")
+        ):
+            what = "axis=" if _is_reduction(name, count) else "no keyword arguments"
+            raise ExpressionError(f"{name}() takes {what}", position)
+        _axis(node.keywords[0].value, _column(source, shift, node.keywords[0].value))
+    if name in ELEMENTWISE and count != 1:
         raise ExpressionError(f"{name}() takes exactly 1 argument, got {count}", position)
-    if name in _VARIADIC and count < 2:
+    if name in REDUCTIONS and name not in PAIRWISE and count != 1:
+        raise ExpressionError(f"{name}() takes exactly 1 argument, got {count}", position)
+    if name in PAIRWISE and name not in REDUCTIONS and count < 2:
         raise ExpressionError(f"{name}() takes at least 2 arguments, got {count}", position)
+    if count == 0:
+        raise ExpressionError(f"{name}() needs an argument", position)
     return list(node.args)
+
+
+def _axis(node: ast.AST, position: int) -> int:
+    """An ``axis=`` value: a whole number, possibly negative."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1, node.operand
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+        and node.value < 64
+    ):
+        return sign * node.value
+    raise ExpressionError("axis= must be a whole number, e.g. axis=0 or axis=-1", position)
 
 
 def _instruction(node: ast.AST, position: int) -> tuple:
@@ -302,4 +387,77 @@ def _instruction(node: ast.AST, position: int) -> tuple:
         return ("neg" if isinstance(node.op, ast.USub) else "pos", None, position)
     if isinstance(node, ast.BinOp):
         return ("binary", type(node.op), position)
-    return ("call", (node.func.id, len(node.args)), position)
+    if isinstance(node, ast.List):
+        return ("array", _literal(node, position), position)
+    axis = node.keywords[0].value if node.keywords else None
+    axis = None if axis is None else _axis(axis, position)
+    return ("call", (node.func.id, len(node.args), axis), position)
+
+
+def _literal(root: ast.AST, position: int) -> np.ndarray:
+    """A nested list of numbers as a float64 array: rectangular and at most 32 levels deep
+    (checked without recursion; its size is bounded by the text's length limit)."""
+    numbers: list[float] = []
+    shapes: dict[int, set] = {}
+    work: list[tuple[ast.AST, int]] = [(root, 0)]
+    while work:
+        node, depth = work.pop()
+        if depth > 32:
+            raise ExpressionError("list is nested too deeply", position)
+        if isinstance(node, ast.List):
+            shapes.setdefault(depth, set()).add(len(node.elts))
+            work.extend((e, depth + 1) for e in reversed(node.elts))
+            continue
+        shapes.setdefault(depth, set()).add(None)
+        numbers.append(_literal_number(node, position))
+    sizes = [shapes[d] for d in sorted(shapes)]
+    if any(len(s) != 1 for s in sizes) or 0 in sizes[0]:
+        raise ExpressionError(
+            "a list must be rectangular (every row as long, numbers at one depth) and not empty",
+            position,
+        )
+    shape = tuple(next(iter(s)) for s in sizes[:-1])
+    return np.array(numbers, dtype=np.float64).reshape(shape)
+
+
+def _literal_number(node: ast.AST, position: int) -> float:
+    sign = 1.0
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    value = getattr(node, "value", None) if isinstance(node, ast.Constant) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExpressionError("a list may hold only numbers (or lists of numbers)", position)
+    try:
+        number = sign * float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ExpressionError("a number in the list is too large for a float", position)
+    return number
+
+
+def parse_value(text: str) -> float | np.ndarray:
+    """A value given on the command line: a number (``-2``, ``1e-3``) or a nested list of
+    numbers (``[[0.1, 0.5], [-0.3, 0.8]]``) as a float64 array. Parsed with ``ast`` and the
+    same checks as a list in an expression; never evaluated."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse_value() needs a str, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"value is longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(
+            f"'{text}' is not a number or a list of numbers", exc.offset or 1
+        ) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError("value is nested too deeply", 1) from None
+    node = tree.body
+    if isinstance(node, ast.List):
+        return _literal(node, 1)
+    try:
+        return _literal_number(node, 1)
+    except ExpressionError:
+        raise ExpressionError(f"'{text}' is not a number or a list of numbers", 1) from None

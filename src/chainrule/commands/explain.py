@@ -2,7 +2,12 @@
 gradient check and the circuit diagram, for an expression or one of the notes' circuits.
 
     chainrule explain "(x + y) * z" --at x=-2 y=5 z=-4 --svg chain.svg
+    chainrule explain "sum((W @ x)**2)" --at "W=[[0.1,0.5],[-0.3,0.8]]" "x=[0.2,0.4]"
     chainrule explain --example neuron --svg neuron.svg
+
+Values are numbers or nested lists of numbers; when any value is a list, or the expression uses
+``@``, a list or a reduction (``sum``, ``mean``, ``max``/``min`` of one argument, each with an
+optional ``axis=``), every input is an array (a Tensor) and the expression must give one number.
 
 Bad input (syntax, an unknown name or function, a missing or malformed value) gives a one-line
 message with the column on stderr and exit code 2.
@@ -12,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..check import relative_error
 from ..draw import GraphvizMissing, dot_program, draw
+from ..engine import Node
 from ..explain import DIGITS, explain, format_value
-from ..expr import ExpressionError, parse
+from ..expr import ExpressionError, functions, parse, parse_value
 from ..notes import EXAMPLES
+from ..tensor import tensor
 from ..value import Value
 
 STEP = 1e-6
@@ -38,18 +46,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "explain",
         help="show the forward and backward pass of an expression step by step",
-        description="Build the circuit of an arithmetic expression (numbers, names, + - * / **, "
-        "parentheses, and exp log tanh sigmoid relu max min abs sqrt), then print its forward "
+        description="Build the circuit of an expression (numbers, names, nested lists, "
+        "+ - * / ** @, parentheses, and the functions " + " ".join(functions()) + "; sum, mean, "
+        "max and min of one argument reduce, with an optional axis=), then print its forward "
         "values, each backward step (local gradient x upstream gradient), the gradients and a "
         "gradient check, and optionally write its diagram.",
     )
-    parser.add_argument("expression", nargs="?", help='e.g. "(x + y) * z"')
+    parser.add_argument("expression", nargs="?", help='e.g. "(x + y) * z" or "sum((W @ x)**2)"')
     parser.add_argument(
         "--at",
         nargs="+",
         default=[],
-        metavar="NAME=NUMBER",
-        help="the inputs' values, e.g. --at x=-2 y=5 z=-4",
+        metavar="NAME=VALUE",
+        help="the inputs' values, numbers or nested lists, e.g. --at x=-2 y=5 z=-4 or "
+        '--at "W=[[0.1,0.5],[-0.3,0.8]]" "x=[0.2,0.4]" (default: none)',
     )
     parser.add_argument(
         "--example",
@@ -102,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     return _write_diagrams(args, output)
 
 
-def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Value], dict[str, float]]:
+def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Node], dict[str, Any]]:
     """The title, a function building the circuit from keyword numbers, and the point."""
     values = _assignments(args.at)
     if args.example is not None:
@@ -127,9 +137,19 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Value], dict[
     for name in values:
         if name not in expression.names:
             raise UsageError(f"--at {name}: '{name}' does not appear in the expression")
+    arrays = expression.needs_arrays or any(np.ndim(v) for v in values.values())
 
-    def build(**numbers: float) -> Value:
-        out = expression.build({n: Value(v, name=n) for n, v in numbers.items()})
+    def build(**point: Any) -> Node:
+        if arrays:
+            inputs = {n: tensor(v, requires_grad=True, name=n) for n, v in point.items()}
+        else:
+            inputs = {n: Value(v, name=n) for n, v in point.items()}
+        out = expression.build(inputs)
+        if np.size(out.data) != 1:
+            raise UsageError(
+                f"the expression gives an array of shape {np.shape(out.data)}, not one number; "
+                f"explain a number made from it, e.g. sum({expression.text})"
+            )
         if out.name is None:
             out.name = "f"
         return out
@@ -138,49 +158,67 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Value], dict[
     return title, build, values
 
 
-def _assignments(items: list[str]) -> dict[str, float]:
-    values: dict[str, float] = {}
+def _assignments(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items as a dict; a value is a number or a nested list (an array)."""
+    values: dict[str, Any] = {}
     for item in items:
-        name, sep, number = item.partition("=")
+        name, sep, text = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise UsageError(f"--at {item}: write each value as NAME=NUMBER, e.g. x=-2")
+            raise UsageError(
+                f"--at {item}: write each value as NAME=VALUE, e.g. x=-2 or x=[0.2,0.4]"
+            )
         if name in values:
             raise UsageError(f"--at {item}: '{name}' is given twice")
         try:
-            value = float(number)
-        except ValueError:
-            raise UsageError(f"--at {item}: '{number}' is not a number") from None
-        if not math.isfinite(value):
-            raise UsageError(f"--at {item}: the value must be finite")
-        values[name] = value
+            values[name] = parse_value(text)
+        except ExpressionError as exc:
+            raise UsageError(f"--at {item}: {exc.message}") from None
     return values
 
 
-def _point_text(point: dict[str, float]) -> str:
-    return ", ".join(f"{n}={v:g}" for n, v in point.items())
+def _point_text(point: dict[str, Any]) -> str:
+    return ", ".join(f"{n}={_value_text(v)}" for n, v in point.items())
+
+
+def _value_text(value: Any) -> str:
+    if np.ndim(value) == 0:
+        return f"{float(value):g}"
+    return (
+        np.array2string(
+            np.asarray(value), separator=",", formatter={"float_kind": lambda v: f"{v:g}"}
+        )
+        .replace("\n", "")
+        .replace(" ", "")
+    )
 
 
 def _indent(lines: list[str]) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def _gradient_check(build: Callable[..., Value], point: dict[str, float], analytic: dict) -> str:
-    """Centered differences on every input, compared by the notes' relative error."""
+def _gradient_check(build: Callable[..., Node], point: dict[str, Any], analytic: dict) -> str:
+    """Centered differences on every input (every element of an array), compared by the notes'
+    relative error."""
     errors = []
     for name, value in point.items():
         if name not in analytic:
             continue
-        exact = analytic[name]
-        if isinstance(exact, complex) or not math.isfinite(exact):
-            return f"gradient check: skipped (the gradient on {name} is {exact})"
-        try:
-            plus = build(**{**point, name: value + STEP}).data
-            minus = build(**{**point, name: value - STEP}).data
-        except (ExpressionError, ValueError, ArithmeticError):
-            return f"gradient check: skipped (the function is not defined around {name}={value:g})"
-        numeric = (plus - minus) / (2 * STEP)
-        errors.append(float(relative_error(analytic[name], numeric)))
+        exact = np.asarray(analytic[name])
+        if np.iscomplexobj(exact) or not np.all(np.isfinite(exact)):
+            return f"gradient check: skipped (the gradient on {name} is {analytic[name]})"
+        numeric = np.zeros(np.shape(value))
+        for index in np.ndindex(numeric.shape):
+            try:
+                plus = build(**{**point, name: _nudged(value, index, STEP)}).data
+                minus = build(**{**point, name: _nudged(value, index, -STEP)}).data
+            except (ExpressionError, ValueError, ArithmeticError):
+                return (
+                    "gradient check: skipped (the function is not defined around "
+                    f"{name}={_value_text(value)})"
+                )
+            numeric[index] = (float(plus) - float(minus)) / (2 * STEP)
+        errors.append(float(np.max(relative_error(exact, numeric))))
     if not errors:
         return "gradient check: no inputs to check"
     worst = max(errors)
@@ -195,7 +233,15 @@ def _gradient_check(build: Callable[..., Value], point: dict[str, float], analyt
     )
 
 
-def _write_diagrams(args: argparse.Namespace, output: Value) -> int:
+def _nudged(value: Any, index: tuple, step: float) -> Any:
+    if np.ndim(value) == 0:
+        return value + step
+    moved = np.array(value, dtype=np.float64)
+    moved[index] += step
+    return moved
+
+
+def _write_diagrams(args: argparse.Namespace, output: Node) -> int:
     targets = [(args.dot, "dot"), (args.svg, "svg"), (args.png, "png")]
     if not any(path for path, _ in targets):
         return 0

@@ -2,10 +2,12 @@
 
     chainrule stage "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)" --at x=3 y=-4
     chainrule stage "sigmoid(w * x + b)" --shape 64,10 --wrt w b
+    chainrule stage "sum((W @ x)**2)" --at "W=[[0.1,0.5],[-0.3,0.8]]" "x=[0.2,0.4]"
 
 The expression is read by the same safe parser as ``explain`` (nothing is evaluated); its inputs
-are traced at ``--at`` (1 where not given), as scalars or as arrays of ``--shape`` (then the
-expression is summed to one number). Bad input gives a one-line message and exit code 2.
+are traced at ``--at`` (numbers or nested lists; 1 where not given), as scalars or, with
+``--shape``, as arrays of that shape. An expression that gives an array is summed to one number.
+Bad input gives a one-line message and exit code 2.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import GateError
-from ..expr import ExpressionError, parse
+from ..expr import ExpressionError, functions, parse
 from ..stage import stage
 from ..tensor import Tensor, tensor
 from .explain import UsageError, _assignments
@@ -28,8 +30,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "stage",
         help="print the staged forward and backward code of an expression",
-        description="Trace an arithmetic expression (numbers, names, + - * / **, parentheses, "
-        "and exp log tanh sigmoid relu max min abs sqrt) and print the straight-line NumPy code "
+        description="Trace an expression (numbers, names, nested lists, + - * / ** @, "
+        "parentheses, and the functions " + " ".join(functions()) + "; sum, mean, max and min "
+        "of one argument reduce, with an optional axis=) and print the straight-line NumPy code "
         "cr.stage generates for it: one line per forward stage, then the backward stages in "
         "reverse, each commented with the forward stage it differentiates.",
     )
@@ -38,8 +41,9 @@ def register(subparsers: Any) -> None:
         "--at",
         nargs="+",
         default=[],
-        metavar="NAME=NUMBER",
-        help="the values to trace at (default 1), e.g. --at x=3 y=-4",
+        metavar="NAME=VALUE",
+        help="the values to trace at, numbers or nested lists (default 1), e.g. --at x=3 y=-4 "
+        'or --at "x=[0.2,0.4]"',
     )
     parser.add_argument(
         "--wrt",
@@ -86,12 +90,11 @@ def _source(args: argparse.Namespace) -> str:
         if name not in names:
             raise UsageError(f"--wrt {name}: '{name}' does not appear in the expression")
     shape = _shape(args.shape)
-    summed = args.shape is not None
 
     def f(*inputs: Tensor) -> Tensor:  # no local variables: they would name stages
-        return _summed(expression.build(dict(zip(names, inputs))), summed)
+        return _summed(expression.build(dict(zip(names, inputs))))
 
-    inputs = [tensor(np.full(shape, values.get(n, 1.0)), name=n) for n in names]
+    inputs = [tensor(values[n] if n in values else np.full(shape, 1.0), name=n) for n in names]
     with np.errstate(all="ignore"):
         staged = stage(
             f, *inputs, wrt=tuple(names.index(n) for n in wrt), buffers=not args.no_buffers
@@ -99,8 +102,8 @@ def _source(args: argparse.Namespace) -> str:
     return staged.source
 
 
-def _summed(value: Tensor, summed: bool) -> Tensor:
-    return value.sum() if summed else value
+def _summed(value: Tensor) -> Tensor:
+    return value.sum() if np.ndim(value.data) else value
 
 
 def _shape(text: str | None) -> tuple:
