@@ -567,6 +567,7 @@ def _reference_sweep(
     create_graph: bool,
     stop_at: set | None = None,
     observe: Any = None,
+    context: Callable[[Node], Any] | None = None,
 ) -> dict:
     """The plain backward loop, serving every feature; returns the gradients reaching ``stop_at``.
 
@@ -580,6 +581,8 @@ def _reference_sweep(
     ``.grad`` is touched. ``observe(node, upstream, input_grads)`` is called right after each
     gate's backward returns, and ``observe(leaf, grad, None)`` for each leaf: readers use it (a
     reader may tag the nodes a backward records, as they are made during that call).
+    ``context(node)``, if given, is the ctx handed to a gate whose cache backward released
+    (readers recompute it) instead of refusing.
     """
     pending: dict[Node, Any] = {}
     heap: list[tuple[int, Node]] = []
@@ -611,7 +614,9 @@ def _reference_sweep(
         if create_graph:
             ctx = _GraphContext(node)
         elif node._saved is RELEASED:
-            raise RuntimeError(_released_message(node))
+            if context is None:
+                raise RuntimeError(_released_message(node))
+            ctx = context(node)
         else:
             ctx = node
         in_grads = _check_arity(node, node._gate.backward(ctx, g))
@@ -661,10 +666,13 @@ def backward(
         _sweep_recording(False, _tuned_sweep, root, seed, retain_graph)
 
 
-def sweep_all(root: Node, seed: Any, observe: Any) -> None:
+def sweep_all(
+    root: Node, seed: Any, observe: Any, context: Callable[[Node], Any] | None = None
+) -> None:
     """A full backward sweep that keeps the circuit and touches no ``.grad``, reporting each
-    step to ``observe`` (see :func:`_reference_sweep`); used by the readers of a circuit."""
-    _sweep_recording(False, _reference_sweep, root, seed, True, False, set(), observe)
+    step to ``observe`` (see :func:`_reference_sweep`); used by the readers of a circuit, which
+    give ``context`` to recompute what an earlier backward released."""
+    _sweep_recording(False, _reference_sweep, root, seed, True, False, set(), observe, context)
 
 
 def gradients(

@@ -10,7 +10,7 @@ save memory; where a reader needs a released cache it runs the gate's forward ag
 inputs' recorded values (the notes: caching is the efficient way, recomputing is possible but
 wasteful, and a reader is not the hot path), and checks that the recomputed output is the
 recorded one, refusing by the gate's name when it is not (a random gate, or an input edited in
-place). The readers' sweep is a plain loop over the record, not the engine's tuned one.
+place). The readers sweep with the engine's plain reference loop, not its tuned one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import RELEASED, Node, no_grad, topological_order
+from .engine import RELEASED, Node, no_grad, sweep_all, topological_order
 
 __all__ = ["Circuit", "Step", "Wire", "trace"]
 
@@ -141,29 +141,19 @@ class Circuit:
         if not out.requires_grad:
             return []
         seed = out._default_seed() if seed is None else out._check_seed(seed)
-        order = sorted((w.node for w in self.gates), key=lambda n: n._stamp)
-        grads: dict[Node, Any] = {out: seed}
         steps: list[Step] = []
-        with no_grad():
-            for node in order:
-                upstream = grads.pop(node, None)
-                if upstream is None:
-                    continue
-                wire = self._wires[node]
-                input_grads = _as_tuple(node._gate.backward(context(node, wire.name), upstream))
-                if len(input_grads) != len(node.inputs):
-                    raise RuntimeError(
-                        f"gate '{node._gate.name}': backward returned {len(input_grads)} "
-                        f"gradient(s) for {len(node.inputs)} input(s)"
-                    )
-                input_grads = tuple(
-                    g if g is not None and inp.requires_grad else None
-                    for inp, g in zip(node.inputs, input_grads)
-                )
-                steps.append(Step(wire, self.inputs_of(wire), upstream, input_grads))
-                for inp, g in zip(node.inputs, input_grads):
-                    if g is not None:
-                        grads[inp] = g if inp not in grads else grads[inp] + g
+
+        def observe(node: Node, upstream: Any, input_grads: Any) -> None:
+            if input_grads is None:
+                return
+            wire = self._wires[node]
+            grads = tuple(
+                g if g is not None and inp.requires_grad else None
+                for inp, g in zip(node.inputs, input_grads)
+            )
+            steps.append(Step(wire, self.inputs_of(wire), upstream, grads))
+
+        sweep_all(out, seed, observe, lambda node: context(node, self._wires[node].name))
         return steps
 
     def gradients(self, seed: Any = None) -> dict[str, Any]:
@@ -240,12 +230,6 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is float or type(b) is float:
         return a == b or (a != a and b != b)
     return np.shape(a) == np.shape(b) and np.array_equal(a, b, equal_nan=True)
-
-
-def _as_tuple(grads: Any) -> tuple:
-    if isinstance(grads, tuple):
-        return grads
-    return tuple(grads) if isinstance(grads, list) else (grads,)
 
 
 def _short(data: Any) -> str:
