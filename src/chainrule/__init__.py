@@ -4,7 +4,7 @@ A function is a circuit of gates; each gate knows its local gradient; backward m
 upstream gradient by it, gate by gate in reverse topological order, adding where values fork.
 """
 
-from . import data, distributed, nn, optim, train
+from . import data, diagnostics, distributed, nn, optim, train
 from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .draw import Diagram, draw
 from .engine import GateError, enable_grad, is_grad_enabled, no_grad
@@ -53,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "data",
+    "diagnostics",
     "distributed",
     "load",
     "nn",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import CommandError, float_in, int_at_least, writable_folder
+from . import CommandError, diagnose, float_in, int_at_least, writable_folder
 
 # Per-dataset defaults, chosen so that a bare `chainrule train --data X` trains to the accuracy
 # the README quotes: the spiral as in the CS231n case study (full batch, lr 1, every point used
@@ -46,7 +46,7 @@ DEFAULTS = {
     },
 }
 # Options that are about this invocation, not the run: never restored by --resume.
-INVOCATION = ("out", "resume", "run", "command", "epochs")
+INVOCATION = ("out", "resume", "run", "command", "epochs", *diagnose.OPTIONS)
 # A run may plan to use at most this fraction of the machine's memory.
 MEMORY_FRACTION = 0.5
 
@@ -134,6 +134,7 @@ def register(subparsers: Any) -> None:
         metavar="CHECKPOINT",
         help="continue the run saved in CHECKPOINT (its options are used; --epochs is the total)",
     )
+    diagnose.add_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -303,6 +304,10 @@ def run(args: argparse.Namespace) -> int:
                 f"give --epochs above {trainer.epoch} to train more"
             )
     console = Console()
+    if args.sanity:
+        return diagnose.sanity(trainer, console)
+    diag = diagnose.attach(args, trainer)
+    title = f"chainrule train --data {args.data}: {describe_model(args, features, classes)}"
     progress = RichProgress(f"train {args.data}", console=console)
     trainer.callbacks.insert(0, progress)
     start = time.perf_counter()
@@ -315,11 +320,13 @@ def run(args: argparse.Namespace) -> int:
     except DivergenceError as err:
         progress.close()
         print(f"chainrule train: {err}; {_kept(trainer)}", file=sys.stderr)
+        diagnose.finish(diag, out, title, sys.stderr)
         return 1
     finally:
         progress.close()
     seconds = time.perf_counter() - start
     _report(args, trainer, console, out, seconds, features, classes, x_test, y_test)
+    diagnose.finish(diag, out, title)
     return 0
 
 

@@ -10,43 +10,21 @@ runs, its tensor inputs pass through an identity gate made *before* the module's
 its output through one made *after* them. The sweep visits gates latest-made first, so the output
 gate sees the complete gradient on the output (``grad_output``) before any of the module's gates
 run, and the input gate sees the complete gradients on the inputs (``grad_input``) after all of
-them ran. Their ``backward`` is the identity, apart from calling the hooks. A module without
-hooks pays one truth test per call.
+them ran. Their ``backward`` is the identity, apart from calling the hooks. (Tensor hooks,
+``Tensor.register_hook``, fire per value; a module's hook needs all its inputs' gradients at
+once, which one gate over all of them gives.) A module without hooks pays four truth tests per
+call.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from itertools import count
 from typing import Any
 
-from ..engine import Node, is_grad_enabled
+from ..engine import Node, RemovableHandle, is_grad_enabled
 from ..gate import Gate
 
-__all__ = ["RemovableHandle"]
-
-_next_id = count().__next__
-
-
-class RemovableHandle:
-    """Returned by every ``register_*_hook``: ``remove()`` unregisters the hook (twice is
-    harmless). Also a context manager that removes the hook on exit, as PyTorch's."""
-
-    __slots__ = ("_hooks", "id")
-
-    def __init__(self, hooks: OrderedDict) -> None:
-        self._hooks = hooks
-        self.id = _next_id()
-
-    def remove(self) -> None:
-        """Unregister the hook."""
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
+__all__ = ["add_hook", "call_with_hooks"]
 
 
 def add_hook(hooks: OrderedDict, entry: Any, prepend: bool, what: str) -> RemovableHandle:
