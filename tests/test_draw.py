@@ -375,3 +375,33 @@ def test_without_graphviz_the_repr_says_what_to_install(monkeypatch):
     text = repr(cr.draw(chain()))
     assert "not installed" in text and "apt-get install graphviz" in text
     assert "brew install graphviz" in text
+
+
+def _two_layer_loss():
+    from chainrule import nn
+    from chainrule.nn import functional as F
+
+    x, y = cr.data.spiral(n_per_class=4, classes=3, seed=0)
+    model = nn.Sequential(nn.Linear(2, 5, seed=0), nn.ReLU(), nn.Linear(5, 3, seed=1))
+    return F.cross_entropy(model(x), y)
+
+
+def test_a_two_layer_net_is_drawn_with_the_names_of_its_world():
+    nodes, _, gates, wires = _structure(cr.draw(_two_layer_loss()))
+    labels = sorted(label for label, _ in gates.values())
+    assert labels == sorted(["xWᵀ+b", "relu", "xWᵀ+b", "CE"])
+    assert ("xWᵀ+b", ["x", "0.weight", "0.bias"]) in gates.values()
+    assert _label(nodes["result"]) == "loss"
+    assert wires["x"] == [(["(12,2) float64"], [])]
+    assert wires["0.weight"][0][1] == ["(5,2) float64"]
+
+
+@needs_dot
+def test_a_two_layer_nets_picture_runs_left_to_right_by_layer():
+    svg = cr.draw(_two_layer_loss()).svg()
+    xs = {}
+    for body in re.findall(r'<g id="g\d+" class="node (?:gate|group)">(.*?)</g>', svg, re.S):
+        title = re.search(r'xlink:title="(\w+)', body).group(1)
+        xs.setdefault(title, []).append(float(re.search(r'cx="([-\d.]+)"', body).group(1)))
+    first, second = sorted(xs["linear"])
+    assert first < xs["relu"][0] < second < xs["cross_entropy"][0]

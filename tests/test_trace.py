@@ -170,3 +170,38 @@ def test_trace_of_a_deep_chain():
     circuit = cr.trace(y)
     assert len(circuit) == 50_001 and circuit.wires[0].name == "x"
     assert len(circuit.backward_steps()) == 50_000
+
+
+def test_a_networks_values_have_state_dict_names_the_data_x_and_the_output_loss():
+    from chainrule import nn
+    from chainrule.nn import functional as F
+
+    x, y = cr.data.spiral(n_per_class=4, classes=3, seed=0)
+    model = nn.Sequential(nn.Linear(2, 5, seed=0), nn.ReLU(), nn.Linear(5, 3, seed=1))
+    circuit = cr.trace(F.cross_entropy(model(x), y))
+    leaves = [w.name for w in circuit.wires if w.is_leaf]
+    assert leaves == ["x", "0.weight", "0.bias", "2.weight", "2.bias"]
+    assert circuit.output.name == "loss" and all(w.named for w in circuit.wires if w.is_leaf)
+    data = cr.tensor(x, name="batch")
+    assert cr.trace(F.cross_entropy(model(data), y)).wires[0].name == "batch"
+
+
+def test_nested_modules_name_parameters_from_the_root_like_the_state_dict():
+    from chainrule import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(2, 4)
+            self.body = nn.Sequential(nn.ReLU(), nn.Linear(4, 3))
+
+        def forward(self, x):
+            return self.body(self.fc1(x))
+
+    net = Net()
+    assert {p.state_name for p in net.parameters()} == set(net.state_dict())
+    out = net(cr.tensor([[1.0, 2.0]])).sum()
+    names = {w.name for w in cr.trace(out).wires}
+    assert {"fc1.weight", "fc1.bias", "body.1.weight", "body.1.bias", "x", "loss"} <= names
+    free = cr.tensor([1.0], requires_grad=True)
+    assert cr.trace((free * 2).sum()).output.name == "t2"  # no module: default names

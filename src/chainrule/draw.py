@@ -501,7 +501,8 @@ class _Drawing:
         """The node that makes ``wire``: a leaf's name (a constant's value) or a gate circle."""
         i = wire.index
         if wire.is_leaf:
-            text = wire.name if not wire.is_constant else format_value(wire.data, self.digits)
+            named = not wire.is_constant or wire.named
+            text = wire.name if named else format_value(wire.data, self.digits)
             kind = "constant" if wire.is_constant else "leaf"
             return [
                 f'  g{i} [id="g{i}", class="{kind}", shape=plaintext, '
@@ -527,7 +528,7 @@ class _Drawing:
         one labelled branch per use where it forks)."""
         i, node = wire.index, wire.node
         grad = None if wire.is_constant else self.total.get(node)
-        named = not wire.is_leaf and node.name and wire is not self.circuit.output
+        named = not wire.is_leaf and wire.named and wire is not self.circuit.output
         label = _wire_label(
             wire.data,
             grad,
@@ -587,7 +588,7 @@ def _wire_lines(data: Any, digits: int, with_shape: bool = True) -> list[str]:
     """The text on a wire: a number, or a tensor's shape and dtype and its values when small
     (a gradient, ``with_shape=False``, shows its shape only when too large to show values)."""
     array = np.asarray(data)
-    if array.ndim == 0 and not hasattr(data, "dtype"):
+    if array.ndim == 0:
         return [format_value(data, digits)]
     head = f"{shape_text(array.shape)} {array.dtype}"
     if array.size > SMALL:

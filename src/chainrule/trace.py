@@ -32,6 +32,8 @@ class Wire:
     node: Node = field(repr=False)
     name: str
     index: int
+    named: bool = False
+    """Whether the name comes from the user's world (see :func:`trace`), not a default."""
 
     @property
     def data(self) -> Any:
@@ -99,12 +101,13 @@ class Circuit:
         taken: set[str] = set()
         counters = {"input": 0, "const": 0, "gate": 0}
         names: dict[Node, str] = {}
+        given = _given_names(order, output)
         # users' names first, so that a default name (t1, x0...) never displaces one of them
-        for node in sorted(order, key=lambda n: not n.name):
-            names[node] = _display_name(node, taken, counters)
+        for node in sorted(order, key=lambda n: n not in given):
+            names[node] = _display_name(node, given.get(node), taken, counters)
             taken.add(names[node])
         for index, node in enumerate(order):
-            self._wires[node] = Wire(node, names[node], index)
+            self._wires[node] = Wire(node, names[node], index, node in given)
 
     @property
     def wires(self) -> list[Wire]:
@@ -239,14 +242,38 @@ def _short(data: Any) -> str:
     return f"array{tuple(shape)}"
 
 
-def _display_name(node: Node, taken: set, counters: dict) -> str:
-    """The user's name where given (made unique), else x0, x1... for inputs, c0... for constants,
-    t1, t2... for gate outputs."""
-    if node.name:
-        name, k = node.name, 1
+def _given_names(order: list[Node], output: Node) -> dict[Node, str]:
+    """Names from the user's world: the user's own (``name=``), a module parameter's state-dict
+    name (``0.weight``, ``fc1.bias``); in a network (a circuit with module parameters) the data
+    fed to a gate together with a parameter is ``x`` and an unnamed one-number output ``loss``."""
+    given: dict[Node, str] = {}
+    for node in order:
+        name = node.name or getattr(node, "state_name", None)
+        if name:
+            given[node] = name
+    if not any(getattr(n, "state_name", None) for n in given):
+        return given
+    for node in order:
+        inputs = node.inputs
+        if node._gate is None or not any(getattr(i, "state_name", None) for i in inputs):
+            continue
+        for inp in inputs:
+            if inp._gate is None and not inp.requires_grad and inp not in given:
+                if getattr(inp.data, "ndim", 0):
+                    given[inp] = "x"
+    if output not in given and output._gate is not None and getattr(output.data, "size", 1) == 1:
+        given[output] = "loss"
+    return given
+
+
+def _display_name(node: Node, given: str | None, taken: set, counters: dict) -> str:
+    """The given name (the user's or the network's, made unique), else x0, x1... for inputs,
+    c0... for constants, t1, t2... for gate outputs."""
+    if given:
+        name, k = given, 1
         while name in taken:
             k += 1
-            name = f"{node.name}_{k}"
+            name = f"{given}_{k}"
         return name
     if node._gate is not None:
         prefix, key = "t", "gate"
@@ -266,5 +293,10 @@ def _display_name(node: Node, taken: set, counters: dict) -> str:
 
 def trace(output: Node) -> Circuit:
     """The circuit behind ``output``: its wires in topological order, with gates, inputs, cached
-    values and, via :meth:`Circuit.backward_steps`, every gradient."""
+    values and, via :meth:`Circuit.backward_steps`, every gradient.
+
+    Wires are named from the user's world where possible: a value's ``name``, a module
+    parameter's state-dict name (``0.weight``); in a network the data fed to a layer is ``x`` and
+    an unnamed one-number output ``loss``. Other inputs are ``x0, x1...``, constants ``c0...``
+    and gate outputs ``t1, t2...``."""
     return Circuit(output)

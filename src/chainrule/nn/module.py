@@ -48,7 +48,9 @@ class Parameter(Tensor):
     """A tensor that is a module's learnable state: floating point and always requiring grad.
 
     The data is copied (as ``torch.nn.Parameter(torch.tensor(x))`` would), so the module owns it
-    and optimizers may update it in place.
+    and optimizers may update it in place. ``state_name`` is its name in the state dict of the
+    module tree it was last attached to (``'0.weight'``; None until attached): diagrams and
+    explanations call it by that name.
     """
 
     __slots__ = ()
@@ -91,9 +93,11 @@ class Module:
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
             params[name] = value
+            self._name_parameters()
         elif isinstance(value, Module):
             params.pop(name, None)
             self._modules[name] = value
+            self._name_parameters()
         elif name in params:
             if value is not None:
                 raise TypeError(
@@ -127,6 +131,7 @@ class Module:
             )
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+        self._name_parameters()
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Register ``value`` (an array, or None) as state that is not learned, such as batch
@@ -156,6 +161,13 @@ class Module:
         self._parameters.pop(name, None)
         self._modules[name] = module
         object.__setattr__(self, name, module)
+        self._name_parameters()
+
+    def _name_parameters(self) -> None:
+        """Give every parameter below this module its state-dict name (``Parameter.state_name``),
+        again each time the tree grows: a parent attached later renames them from its root."""
+        for name, param in self.named_parameters():
+            param.state_name = name
 
     # --- running ---------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
