@@ -289,3 +289,38 @@ def test_server_survives_a_flood_of_requests():
         assert all(("data" in body) or ("error" in body) for _, body in replies)
         after = httpx.post(f"{url}/api/explore", json={"expression": "x - y"}, timeout=10)
         assert after.status_code == 200
+
+
+def test_a_circuit_too_large_to_draw_gate_by_gate_says_so():
+    data = Subject.from_expression("x" + "+x" * 200, {"x": 1.0}).describe()
+    assert "collapsed" in data["note"]
+    assert data["gradients"][0]["grad"]["num"] == 201.0
+
+
+def test_staged_code_highlights_each_backward_block_header():
+    data = neuron_data()
+    lines = data["code"]["lines"]
+    exp = data["steps"][2]
+    assert any(lines[k].strip().startswith("# backprop") for k in exp["code"])
+
+
+def test_cli_serve_refuses_bad_input_in_one_line(capsys):
+    pytest.importorskip("uvicorn")
+    assert main(["serve", "x +* y"]) == 2
+    assert main(["serve", "x * y", "--at", "z=1"]) == 2
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "column 4" in err and "'z'" in err and "--port" in err
+
+
+def test_cli_serve_warns_when_shared(monkeypatch, capsys):
+    uvicorn = pytest.importorskip("uvicorn")
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123"]) == 0
+    assert calls == [{"host": "0.0.0.0", "port": 8123, "log_level": "warning"}]
+    captured = capsys.readouterr()
+    assert "warning: listening on 0.0.0.0" in captured.err
+    assert "http://0.0.0.0:8123/" in captured.out
+    assert main(["serve", "--port", "8124"]) == 0
+    assert "warning" not in capsys.readouterr().err

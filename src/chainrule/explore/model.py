@@ -122,13 +122,14 @@ def describe(
     code_lines, gate_lines, code_note = code if code is not None else ([], {}, "")
     for step in steps:
         step["code"] = gate_lines.get(circuit.wires[step["wire"]].name, [])
-    views = {"all": _svg(output, digits, [])}
+    views, note = {}, ""
+    views["all"], note = _svg(output, digits, [])
     module_list = []
     if modules:
-        views["collapsed"] = _svg(output, digits, modules)
+        views["collapsed"] = _svg(output, digits, modules)[0]
         for group in modules:
             others = [g for g in modules if g is not group]
-            views[group.name] = _svg(output, digits, others)
+            views[group.name] = _svg(output, digits, others)[0]
             module_list.append(
                 {
                     "name": group.name,
@@ -142,6 +143,7 @@ def describe(
         "digits": digits,
         "output": circuit.output.index,
         "views": views,
+        "note": note,
         "wires": wires,
         "steps": steps,
         "inputs": list(inputs),
@@ -231,12 +233,14 @@ def _module_of(circuit: Circuit, modules: Sequence[ModuleGroup]) -> dict:
     return owner
 
 
-def _svg(output: Node, digits: int, groups: Sequence[ModuleGroup]) -> str:
-    """The diagram as inline SVG text (the XML prologue and doctype dropped)."""
+def _svg(output: Node, digits: int, groups: Sequence[ModuleGroup]) -> tuple[str, str]:
+    """The diagram as inline SVG text (the XML prologue and doctype dropped) and its note (why
+    it is drawn collapsed, when it is too large to draw gate by gate)."""
     collapse = [Group(g.output, g.inputs, g.label) for g in groups] or None
-    svg = draw(output, digits=digits, collapse=collapse).svg()
+    diagram = draw(output, digits=digits, collapse=collapse)
+    svg = diagram.svg()
     start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
+    return (svg[start:] if start >= 0 else svg), diagram.note or ""
 
 
 _STAGE_MARK = re.compile(r"#\s*\((\d+)\)\s*$")
@@ -267,7 +271,9 @@ def staged_code(
         return lines, {}, "the staged code's stages could not be matched to the circuit's gates"
     gate_lines: dict[str, list[int]] = {}
     for k, wire in enumerate(order, 1):
-        gate_lines.setdefault(wire.name, []).extend(marks.get(k, []))
+        numbers = marks.get(k, [])
+        headers = [n - 1 for n in numbers if n and lines[n - 1].strip().startswith("# backprop")]
+        gate_lines.setdefault(wire.name, []).extend(numbers + headers)
     return lines, {name: sorted(ks) for name, ks in gate_lines.items()}, ""
 
 

@@ -26,7 +26,7 @@ from .model import ModuleGroup, describe, staged_code
 
 __all__ = ["MAX_INPUTS", "Subject"]
 
-MAX_INPUTS = 64
+MAX_INPUTS = 256
 """The most named inputs a circuit may have in the explorer."""
 
 _RESERVED = ("digits", "title", "model")

@@ -175,6 +175,7 @@ export function mount(el, model) {
   function drawCircuit() {
     const svg = data ? data.views[state.view] || data.views.all : "";
     circuit.innerHTML = svg;
+    if (data && data.note) circuit.prepend(h("p", { class: "cr-note", "data-role": "diagram-note" }, data.note));
     const byTitle = new Map();
     const edges = [];
     for (const g of circuit.querySelectorAll("g.node, g.edge")) {
@@ -255,7 +256,7 @@ export function mount(el, model) {
   }
 
   function hitArea(g) {
-    // a transparent rectangle over the node, so that a click between its numbers still lands
+    // a transparent rectangle behind the node, so that a click between its numbers still lands
     const box = g.getBBox();
     const pad = 2;
     const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
@@ -265,7 +266,7 @@ export function mount(el, model) {
     rect.setAttribute("fill", "#fff");
     rect.setAttribute("fill-opacity", "0");
     rect.classList.add("cr-hit");
-    g.append(rect);
+    g.prepend(rect);
   }
 
   function isCollapsed(mod) {
@@ -298,8 +299,8 @@ export function mount(el, model) {
     toolbar.querySelector("[data-role=play]").textContent = state.timer ? "pause ❚❚" : "play ▶▶";
     if (!data) return;
     const current = state.pos > 0 ? steps()[state.pos - 1] : null;
-    for (const g of circuit.querySelectorAll(".cr-current, .cr-done, .cr-feeding")) {
-      g.classList.remove("cr-current", "cr-done", "cr-feeding");
+    for (const g of circuit.querySelectorAll(".cr-current, .cr-done, .cr-feeding, .cr-writing")) {
+      g.classList.remove("cr-current", "cr-done", "cr-feeding", "cr-writing");
     }
     for (const w of data.wires) {
       const label = svgIndex.byTitle.get(w.dot);
@@ -325,6 +326,16 @@ export function mount(el, model) {
         node.scrollIntoView?.({ block: "nearest", inline: "nearest" });
       }
       for (const e of svgIndex.edges) if (node && e.to === titleOf(node)) e.g.classList.add("cr-feeding");
+      // the wires (and fork branches) this step writes a gradient on
+      for (const inp of current.inputs) {
+        if (!inp.grad) continue;
+        const src = data.wires[inp.wire];
+        for (const g of circuit.querySelectorAll(`.cr-wire-label[data-wire="${src.id}"]`)) {
+          const title = titleOf(g);
+          const isBranch = /^b/.test(title);
+          if (!isBranch || Number(g.dataset.reveal) === current.n) g.classList.add("cr-writing");
+        }
+      }
     }
     drawStep(current);
     drawCode(current);
@@ -489,11 +500,12 @@ export function mount(el, model) {
     for (const span of codePanel.querySelectorAll(".cr-line")) {
       const on = wanted.has(Number(span.dataset.line));
       span.classList.toggle("cr-on", on);
-      if (on && !first) first = span;
+      // scroll to the step's backward block (its "# backprop" line), else its first line
+      if (on && (!first || (span.textContent.trim().startsWith("# backprop") && !first.textContent.trim().startsWith("# backprop")))) first = span;
     }
     if (first) {
       const pre = first.parentElement;
-      const top = first.offsetTop - pre.offsetTop;
+      const top = first.getBoundingClientRect().top - pre.getBoundingClientRect().top + pre.scrollTop;
       if (top < pre.scrollTop || top > pre.scrollTop + pre.clientHeight - 20) pre.scrollTop = top - 20;
     }
   }
