@@ -133,3 +133,160 @@ def test_mismatched_checkpoint_is_refused_and_changes_nothing(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint file at"):
         cr.load(tmp_path / "nope.npz")
+
+
+# --- issue 9 item 12: every key verbatim, file modes, durability, hostile archives ----------------
+def test_every_key_comes_back_verbatim_and_in_order(tmp_path):
+    keys = ["allow_pickle", "file", "w", "w.npy", "a/../b", "ünïcode key", "arr_0", " "]
+    state = {k: np.full(2, i, dtype=np.int64) for i, k in enumerate(keys)}
+    cr.save(state, tmp_path / "odd.npz")
+    loaded = cr.load(tmp_path / "odd.npz")
+    assert list(loaded) == keys
+    for i, k in enumerate(keys):
+        np.testing.assert_array_equal(loaded[k], [i, i])
+    with np.load(tmp_path / "odd.npz", allow_pickle=False) as archive:
+        assert all(isinstance(archive[name], np.ndarray) for name in archive.files)
+
+
+def test_a_key_a_zip_archive_cannot_hold_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="cannot be stored"):
+        cr.save({"a\0b": np.zeros(1)}, tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_get_the_mode_open_would_give(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        cr.save({"a": np.zeros(1)}, tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_an_overwritten_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "m.npz"
+    cr.save({"a": np.zeros(1)}, path)
+    path.chmod(0o640)
+    cr.save({"a": np.ones(1)}, path)
+    assert path.stat().st_mode & 0o777 == 0o640 and cr.load(path)["a"][0] == 1
+
+
+def test_data_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), replace(a, b))[1])
+    cr.save({"a": np.zeros(3)}, tmp_path / "m.npz")
+    assert events[:2] == ["fsync", "rename"]
+
+
+def test_saving_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    real = tmp_path / "runs" / "real.npz"
+    real.parent.mkdir()
+    cr.save({"a": np.zeros(1)}, real)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    cr.save({"a": np.ones(1)}, link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert cr.load(real)["a"][0] == 1
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "runs"]
+    assert os.listdir(real.parent) == ["real.npz"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_an_error_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch, error):
+    path = tmp_path / "m.npz"
+    cr.save({"a": np.zeros(1)}, path)
+    good = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(np.lib.format, "write_array", fail)
+    with pytest.raises(type(error)):
+        cr.save({"a": np.ones(1), "b": np.ones(2)}, path)
+    assert os.listdir(tmp_path) == ["m.npz"] and path.read_bytes() == good
+
+
+def _patch_headers(path, offsets_and_values):
+    """Set 2-byte fields of every local (PK\\3\\4) and central (PK\\1\\2) header of a zip."""
+    data = bytearray(path.read_bytes())
+    for signature, offset, value in offsets_and_values:
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            old = int.from_bytes(data[start + offset : start + offset + 2], "little")
+            data[start + offset : start + offset + 2] = value(old).to_bytes(2, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+def encrypted(path, good):
+    path.write_bytes(good.read_bytes())
+    _patch_headers(path, [(b"PK\3\4", 6, lambda f: f | 1), (b"PK\1\2", 8, lambda f: f | 1)])
+
+
+def deflate64(path, good):
+    path.write_bytes(good.read_bytes())
+    _patch_headers(path, [(b"PK\3\4", 8, lambda c: 9), (b"PK\1\2", 10, lambda c: 9)])
+
+
+def petabyte_header(path, good):
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2**47,)}
+    with zipfile.ZipFile(path, "w") as archive, archive.open("w.npy", "w") as member:
+        np.lib.format.write_array_header_1_0(member, header)
+        member.write(np.zeros(2).tobytes())
+
+
+def short_data(path, good):
+    with zipfile.ZipFile(path, "w") as archive, archive.open("w.npy", "w") as member:
+        np.lib.format.write_array_header_1_0(
+            member, {"descr": "<f8", "fortran_order": False, "shape": (3,)}
+        )
+        member.write(np.zeros(2).tobytes())
+
+
+def not_an_array(path, good):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+
+
+def keys_out_of_step(path, good):
+    data = bytearray(good.read_bytes())
+    at = data.rfind(b"0.weight")  # the last copy: a member comment in the central directory
+    data[at : at + 8] = b"9.weight"
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "spoil,message",
+    [
+        (encrypted, "is encrypted"),
+        (deflate64, "compression method 9"),
+        (petabyte_header, r"claims shape \(140737488355328,\)"),
+        (short_data, "claims shape"),
+        (not_an_array, "'notes.txt' is not an array"),
+        (keys_out_of_step, "do not match their recorded keys"),
+    ],
+)
+def test_hostile_archives_raise_checkpoint_errors(tmp_path, spoil, message):
+    good = tmp_path / "good.npz"
+    cr.save(model(1).state_dict(), good)
+    bad = tmp_path / "bad.npz"
+    spoil(bad, good)
+    with pytest.raises(CheckpointError, match=message):
+        cr.load(bad)
+
+
+def test_declared_sizes_above_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.npz"
+    with open(path, "wb") as f:
+        np.savez_compressed(f, w=np.zeros(2**22))  # 32 MiB of zeros in a ~33 KB file
+    assert path.stat().st_size < 100_000
+    reads = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: reads.append(a))
+    with pytest.raises(CheckpointError, match="declares 33554560 bytes of data, more than"):
+        cr.load(path, max_bytes=2**24)
+    assert reads == []
+    monkeypatch.undo()
+    assert cr.load(path)["w"].shape == (2**22,)
