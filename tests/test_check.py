@@ -93,3 +93,46 @@ def test_gradcheck_tolerances_decide():
 
 def test_gradcheck_is_a_assertion_error_subclass():
     assert issubclass(cr.GradcheckError, AssertionError)
+
+
+# --- issue 9 item 5: non-finite values never pass ---------------------------------------
+class NaNBackward(cr.Gate):
+    """x² whose backward gives NaN at element 2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        local = 2 * x
+        local[2] = np.nan
+        return (grad * local,)
+
+
+def test_relative_error_of_a_non_finite_value_is_infinite():
+    err = cr.relative_error([2.0, np.nan, np.inf, 1.0, 0.0], [np.nan, 2.0, np.inf, 1.0, 0.0])
+    np.testing.assert_array_equal(err, [np.inf, np.inf, np.inf, 0.0, 0.0])
+
+
+def test_gradcheck_fails_on_a_nan_from_backward_naming_the_element():
+    with pytest.raises(
+        cr.GradcheckError, match=r"input 0 at index \(2,\): the analytic gradient is nan"
+    ):
+        cr.gradcheck(lambda x: NaNBackward.apply(x).sum(), np.arange(1.0, 5.0))
+
+
+def test_gradcheck_fails_when_the_function_itself_is_nan():
+    def f(x):
+        return (x * x).sum() * np.nan
+
+    with pytest.raises(cr.GradcheckError, match="gradient is nan"):
+        cr.gradcheck(f, np.ones(3))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_gradcheck_fails_when_the_numeric_gradient_overflows():
+    with pytest.raises(cr.GradcheckError, match=r"index \(0,\): the numeric gradient is nan"):
+        cr.gradcheck(lambda x: (x * x).sum(), np.array([1e200]))

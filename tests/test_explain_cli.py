@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from chainrule import Value
 from chainrule.commands import explain as command
 
 draw_module = importlib.import_module("chainrule.draw")
@@ -242,3 +243,24 @@ def test_gradient_check_skips_gradients_that_are_not_finite_reals():
     assert text == "gradient check: skipped (the gradient on x is nan)"
     text = command._gradient_check(build, point, {"x": 1j})
     assert text.startswith("gradient check: skipped (the gradient on x is 1j")
+
+
+@pytest.mark.parametrize(
+    ("point", "reason"),
+    [
+        ("x=1e200", "the step h=1e-06 is below the float resolution at x=1e+200"),
+        ("x=1e20", "the step h=1e-06 is below the float resolution at x=1e+20"),
+    ],
+)
+def test_gradient_check_says_when_it_cannot_be_made(capsys, point, reason):
+    assert run("x*x", "--at", point) == 0
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last == f"gradient check: could not be made ({reason})"
+
+
+def test_gradient_check_says_when_the_function_overflows_near_the_point():
+    text = command._gradient_check(lambda x: Value(x) * 1e308, {"x": 10.0}, {"x": 1e308})
+    assert text == (
+        "gradient check: could not be made (f is inf and inf at x=10 ± 1e-06, so the numeric "
+        "derivative is not finite)"
+    )

@@ -20,11 +20,14 @@ class GradcheckError(AssertionError):
 
 
 def relative_error(analytic: Any, numeric: Any) -> np.ndarray:
-    """|a - n| / max(|a|, |n|) elementwise, 0 where both are 0."""
+    """|a - n| / max(|a|, |n|) elementwise, 0 where both are 0, and inf where either is NaN or
+    infinite: a non-finite value cannot be checked, so it never passes a tolerance."""
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    finite = np.isfinite(a) & np.isfinite(n)
+    a, n = np.where(finite, a, 0.0), np.where(finite, n, 0.0)
     scale = np.maximum(np.abs(a), np.abs(n))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(scale > 0, np.abs(a - n) / np.where(scale > 0, scale, 1), 0.0)
+    ratio = np.abs(a - n) / np.where(scale > 0, scale, 1.0)
+    return np.where(finite, ratio, np.inf)
 
 
 def _scalar_output(out: Any) -> float:
@@ -86,7 +89,15 @@ def gradcheck(
             return projected(*args)
 
         numeric = numerical_grad(along_k, points[k], eps)
-        bad = np.abs(analytic - numeric) > atol + rtol * np.abs(numeric)
+        for values, what in ((analytic, "analytic"), (numeric, "numeric")):
+            if not np.isfinite(values).all():
+                where = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+                raise GradcheckError(
+                    f"gradcheck failed for input {k} at index {where}: the {what} gradient is "
+                    f"{float(values[where])} (analytic {float(analytic[where]):.10g}, numeric "
+                    f"{float(numeric[where]):.10g}); a non-finite value cannot be checked"
+                )
+        bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
         if np.any(bad):
             errors = np.where(bad, relative_error(analytic, numeric), -1.0)
             worst = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.ndim else ()

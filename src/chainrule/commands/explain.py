@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -209,15 +210,24 @@ def _gradient_check(build: Callable[..., Node], point: dict[str, Any], analytic:
             return f"gradient check: skipped (the gradient on {name} is {analytic[name]})"
         numeric = np.zeros(np.shape(value))
         for index in np.ndindex(numeric.shape):
-            try:
-                plus = build(**{**point, name: _nudged(value, index, STEP)}).data
-                minus = build(**{**point, name: _nudged(value, index, -STEP)}).data
-            except (ExpressionError, ValueError, ArithmeticError):
+            at = f"{name}={_value_text(value)}"
+            element = float(np.asarray(value)[index])
+            if element + STEP == element or element - STEP == element:
                 return (
-                    "gradient check: skipped (the function is not defined around "
-                    f"{name}={_value_text(value)})"
+                    f"gradient check: could not be made (the step h={STEP:g} is below the float "
+                    f"resolution at {at})"
                 )
-            numeric[index] = (float(plus) - float(minus)) / (2 * STEP)
+            try:
+                plus = float(build(**{**point, name: _nudged(value, index, STEP)}).data)
+                minus = float(build(**{**point, name: _nudged(value, index, -STEP)}).data)
+            except (ExpressionError, ValueError, ArithmeticError):
+                return f"gradient check: skipped (the function is not defined around {at})"
+            if not (math.isfinite(plus) and math.isfinite(minus)):
+                return (
+                    f"gradient check: could not be made (f is {plus:g} and {minus:g} at "
+                    f"{at} ± {STEP:g}, so the numeric derivative is not finite)"
+                )
+            numeric[index] = (plus - minus) / (2 * STEP)
         errors.append(float(np.max(relative_error(exact, numeric))))
     if not errors:
         return "gradient check: no inputs to check"
