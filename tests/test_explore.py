@@ -324,3 +324,14 @@ def test_cli_serve_warns_when_shared(monkeypatch, capsys):
     assert "http://0.0.0.0:8123/" in captured.out
     assert main(["serve", "--port", "8124"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_cli_explore_with_vectors_matches_the_notes(tmp_path):
+    out = tmp_path / "matrix.html"
+    argv = ["explore", "sum((W @ x)**2)", "--at", "W=[[0.1,0.5],[-0.3,0.8]]", "x=[0.2,0.4]"]
+    assert main([*argv, "--html", str(out)]) == 0
+    data = page_data(out.read_text(encoding="utf-8"))
+    grads = {g["name"]: g["grad"]["heat"]["data"] for g in data["gradients"]}
+    assert grads["W"] == pytest.approx([0.088, 0.176, 0.104, 0.208])
+    assert grads["x"] == pytest.approx([-0.112, 0.636])
+    assert data["code"]["note"] == "" and all(s["code"] for s in data["steps"])

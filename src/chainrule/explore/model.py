@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -243,7 +244,8 @@ def _svg(output: Node, digits: int, groups: Sequence[ModuleGroup]) -> tuple[str,
     return (svg[start:] if start >= 0 else svg), diagram.note or ""
 
 
-_STAGE_MARK = re.compile(r"#\s*\((\d+)\)\s*$")
+_STAGE_MARK = re.compile(r"#\s*\((\d+)\)(?:\s|$)")
+_STAGING = threading.Lock()  # cr.stage marks tensors as being traced process-wide: one at a time
 
 
 def staged_code(
@@ -257,7 +259,8 @@ def staged_code(
 
     wrt = tuple(k for k, v in enumerate(values) if np.asarray(v).dtype.kind == "f")
     try:
-        staged = stage(fn, *values, wrt=wrt)
+        with _STAGING:
+            staged = stage(fn, *values, wrt=wrt)
     except Exception as exc:  # any failure only hides the code panel, with its reason
         return [], {}, f"no staged code for this circuit: {_one_line(exc)}"
     lines = staged.source.rstrip("\n").splitlines()

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..draw import GraphvizMissing, GraphvizTimeout
 from ..explain import DIGITS
 from ..expr import ExpressionError, parse
 from .page import asset, served_html
@@ -40,7 +41,8 @@ MAX_BODY = 64 * 1024
 """The largest request body accepted, in bytes."""
 NEW_INPUT = 1.0
 """The value a name gets when a new expression introduces it."""
-_CACHE = 256
+_CACHE = 64
+_CACHED_STEPS = 200  # larger replies (up to ~1 MB of JSON) are computed again rather than kept
 
 
 class RequestError(ValueError):
@@ -74,6 +76,8 @@ def compute(expression: Any, inputs: Any, digits: int = DIGITS) -> dict:
         values[name] = float(value)
     try:
         data = Subject.from_expression(parsed, values, digits=digits).describe()
+    except (GraphvizMissing, GraphvizTimeout) as exc:
+        raise RequestError(_one_line(exc), 503) from None
     except (ExpressionError, ValueError, TypeError, ArithmeticError) as exc:
         raise RequestError(_one_line(exc)) from None
     return {"data": data, "inputs": values, "expression": parsed.text}
@@ -105,6 +109,8 @@ class Workers:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         reply = compute(expression, inputs, self.digits)
+        if len(reply["data"]["steps"]) > _CACHED_STEPS:
+            return reply
         with self._lock:
             self._cache[key] = reply
             while len(self._cache) > _CACHE:

@@ -121,7 +121,7 @@ class Subject:
         """The page's data at the current values with ``changes`` applied; on success the
         changed values become the current ones."""
         values = self.with_values(changes or {})
-        with _module_calls(self.model) as groups, _parameter_names(self.model):
+        with _module_calls(self.model) as groups:
             out = self.build(values)
             circuit = trace(out)
             code = staged_code(self._positional, list(values), list(values.values()), circuit)
@@ -235,23 +235,6 @@ def _module_calls(model: Any) -> Iterator[list[ModuleGroup]]:
     finally:
         for module in patched:
             object.__delattr__(module, "forward")
-
-
-@contextmanager
-def _parameter_names(model: Any) -> Iterator[None]:
-    """While active, ``model``'s unnamed parameters carry their state-dict names (``0.weight``),
-    so that the circuit shows the model's names; the names are taken off again afterwards."""
-    named = []
-    if model is not None:
-        for name, param in model.named_parameters():
-            if param is not None and param.name is None:
-                param.name = name
-                named.append(param)
-    try:
-        yield
-    finally:
-        for param in named:
-            param.name = None
 
 
 def _drawable(group: ModuleGroup, circuit: Any) -> bool:
