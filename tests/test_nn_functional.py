@@ -181,3 +181,15 @@ def test_fused_gates_stage_as_built_in_gates():
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
     for got, want in zip(grads, ref_grads):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+def test_softmax_and_log_softmax_take_pytorchs_dim():
+    data = np.random.default_rng(0).standard_normal((3, 4))
+    x = cr.tensor(data, requires_grad=True)
+    F.softmax(x, dim=1)[:, 0].sum().backward()
+    t = torch.tensor(data, requires_grad=True)
+    torch.nn.functional.softmax(t, dim=1)[:, 0].sum().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        F.log_softmax(x, dim=0).data, torch.log_softmax(t, dim=0).detach().numpy(), rtol=1e-12
+    )

@@ -356,3 +356,11 @@ def test_creation_helpers_take_a_name():
         cr.arange(3.0, name="a"),
     ):
         assert made.name == "a"
+
+
+def test_argmax_and_argmin_follow_numpy_and_carry_no_gradient():
+    x = cr.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]], requires_grad=True)
+    np.testing.assert_array_equal(x.argmax(axis=1), [1, 0])
+    np.testing.assert_array_equal(x.argmin(axis=0), [0, 1, 0])
+    assert x.argmax() == 3 and x.argmax(axis=1, keepdims=True).shape == (2, 1)
+    assert isinstance(x.argmax(), np.integer | np.ndarray)

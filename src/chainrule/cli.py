@@ -17,16 +17,43 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .commands import CommandError
 
 COMMANDS = ("explain", "stage", "explore", "serve", "train", "demo")
 
 
+_ROLE = re.compile(r":\w+:`(~?)([^`]+)`")
+
+
+def plain(text: str) -> str:
+    """Docstring markup as a terminal shows it: ``code``, :class:`mod.Name` and
+    :class:`~mod.Name` become code, mod.Name and Name (help texts are written once, as
+    docstrings)."""
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return text.replace("``", "")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, reading descriptions and help texts through :func:`plain`."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain(text))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return plain(super()._expand_help(action))
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (the usage block is in ``--help``)."""
+    """argparse with one-line errors (the usage block is in ``--help``) and plain-text help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         hint = ""
@@ -41,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chainrule",
         description="Backpropagation on computational graphs: see, check and run gradients.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     for name in COMMANDS:
         importlib.import_module(f"chainrule.commands.{name}").register(sub)
     return parser

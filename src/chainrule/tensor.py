@@ -364,6 +364,15 @@ class Tensor(Node):
         """Minimum over ``axis`` (ties share the gradient)."""
         return ops.Min.apply(self, axis, keepdims)
 
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """Indices of the maxima along ``axis`` (of the flattened tensor when None), as NumPy's
+        ``argmax``: a plain integer array, through which no gradient flows."""
+        return np.argmax(self.data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray:
+        """Indices of the minima along ``axis``, as NumPy's ``argmin`` (no gradient)."""
+        return np.argmin(self.data, axis=axis, keepdims=keepdims)
+
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Stable log(sum(exp)) over ``axis``."""
         return ops.LogSumExp.apply(self, axis, keepdims)

@@ -21,12 +21,16 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo", help="tour: the notes' circuits, explained, staged, trained", description=__doc__
     )
-    parser.add_argument("--out", default="out/demo", help="folder for diagrams, plot, checkpoint")
+    parser.add_argument(
+        "--out",
+        default="out/demo",
+        help="folder for diagrams, plot, checkpoint (default: out/demo)",
+    )
     parser.add_argument(
         "--epochs",
         type=int_at_least(1),
         default=2000,
-        help="epochs of the closing spiral training run (default 2000)",
+        help="epochs of the closing spiral training run (default: 2000)",
     )
     parser.set_defaults(run=run)
 

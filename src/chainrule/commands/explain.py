@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--example",
         choices=sorted(EXAMPLES),
-        help="one of the notes' circuits instead of an expression",
+        help="one of the notes' circuits instead of an expression (default: none)",
     )
     parser.add_argument("--svg", metavar="FILE", help="write the diagram as SVG")
     parser.add_argument("--png", metavar="FILE", help="write the diagram as PNG")
@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--collapse",
         choices=["sigmoid"],
-        help="draw sub-circuits as one gate (the primitive sigmoid as σ)",
+        help="draw sub-circuits as one gate (the primitive sigmoid as σ; default: every gate, "
+        "or groups when the circuit is too large)",
     )
     parser.add_argument(
         "--digits",
@@ -81,7 +82,7 @@ def register(subparsers: Any) -> None:
         default=DIGITS,
         choices=range(1, 16),
         metavar="N",
-        help=f"significant digits shown, 1 to 15 (default {DIGITS})",
+        help=f"significant digits shown, 1 to 15 (default: {DIGITS})",
     )
     parser.set_defaults(run=run)
 

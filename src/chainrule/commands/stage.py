@@ -42,8 +42,8 @@ def register(subparsers: Any) -> None:
         nargs="+",
         default=[],
         metavar="NAME=VALUE",
-        help="the values to trace at, numbers or nested lists (default 1), e.g. --at x=3 y=-4 "
-        'or --at "x=[0.2,0.4]"',
+        help="the values to trace at, numbers or nested lists, e.g. --at x=3 y=-4 "
+        'or --at "x=[0.2,0.4]" (default: 1)',
     )
     parser.add_argument(
         "--wrt",
@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--shape",
         metavar="D1,D2,...",
-        help="trace every input as an array of this shape (the expression is "
-        "then summed); arrays are written into buffers",
+        help="trace every input not given by --at as an array of this shape (the expression "
+        "is then summed); arrays are written into buffers (default: scalars)",
     )
     parser.add_argument(
         "--no-buffers",

@@ -41,10 +41,12 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "log_softmax",
     "mse_loss",
     "pad",
     "relu",
     "sigmoid",
+    "softmax",
     "svm_loss",
     "tanh",
 ]
@@ -54,6 +56,16 @@ _REDUCTIONS = ("mean", "sum", "none")
 relu = ops.relu
 sigmoid = ops.sigmoid
 tanh = ops.tanh
+
+
+def softmax(input: Any, dim: int = -1) -> Tensor:
+    """Softmax along dimension ``dim`` (PyTorch's ``F.softmax``; ``cr.softmax`` with ``axis``)."""
+    return ops.softmax(input, axis=dim)
+
+
+def log_softmax(input: Any, dim: int = -1) -> Tensor:
+    """Log-softmax along ``dim``, computed without forming softmax (PyTorch's ``F.log_softmax``)."""
+    return ops.log_softmax(input, axis=dim)
 
 
 def _data(x: Any) -> np.ndarray:
