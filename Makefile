@@ -7,15 +7,17 @@ OUT ?= out/demo
 
 .PHONY: demo test lint bench graphviz chromium clean
 
+# `make demo` installs only what the demo runs (chainrule, NumPy, and the viz extra: matplotlib
+# for the training plot, rich for its progress bar); `make test` adds everything the tests use
+# (test tools with PyTorch as the oracle, the data, mpi and explorer extras, Playwright).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[viz,data,test,mpi]'
+	$(PY) -m pip install --quiet -e '.[viz]'
 	touch $(STAMP)
 
-# the explorer's extra and its browser tests' tools (Playwright drives Debian's chromium)
 TEST_STAMP := $(VENV)/.installed-test-stamp
 $(TEST_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e '.[viz,data,test,explore,explore-test]'
+	$(PY) -m pip install --quiet -e '.[viz,data,test,mpi,explore,explore-test]'
 	touch $(TEST_STAMP)
 
 # Graphviz renders the diagrams; without it chainrule still writes DOT files.
@@ -43,7 +45,7 @@ test: $(TEST_STAMP) graphviz chromium
 	$(PY) -m ruff format --check src tests benchmarks examples
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m ruff format --check src tests benchmarks examples
 

@@ -43,3 +43,17 @@ def test_help_is_plain_whole_and_names_every_default(name, monkeypatch):
             if action.help and action.help != argparse.SUPPRESS:
                 said = "default" in action.help or "where not given" in action.help
                 assert said, (name, action.option_strings)
+
+
+def test_make_demo_installs_only_what_the_demo_runs():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    stamp_rule = makefile.split("$(STAMP): pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    (extras,) = re.findall(r"-e '\.\[([\w,-]*)\]'", stamp_rule)
+    assert extras == "viz"
+    (viz,) = re.findall(r"^viz = \[(.*)\]$", (root / "pyproject.toml").read_text(), re.M)
+    assert not re.search(r"torch|pytest|hypothesis", viz)
+    assert "demo: $(STAMP)" in makefile and "test: $(TEST_STAMP)" in makefile

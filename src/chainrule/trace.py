@@ -126,6 +126,7 @@ class Circuit:
 
     @property
     def output(self) -> Wire:
+        """The output's wire."""
         return self._wires[self.output_node]
 
     def wire(self, node: Node) -> Wire:

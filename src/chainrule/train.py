@@ -55,17 +55,23 @@ class Callback:
     ``on_after_backward`` runs after ``loss.backward()`` and before the optimizer step (the place
     to inspect or combine gradients); ``on_batch_end`` receives the batch's loss as a float."""
 
-    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Called once, before the first epoch."""
 
-    def on_epoch_start(self, trainer: Trainer) -> None: ...
+    def on_epoch_start(self, trainer: Trainer) -> None:
+        """Called at the start of every epoch."""
 
-    def on_after_backward(self, trainer: Trainer) -> None: ...
+    def on_after_backward(self, trainer: Trainer) -> None:
+        """Called after each ``loss.backward()``, before the optimizer step."""
 
-    def on_batch_end(self, trainer: Trainer, loss: float) -> None: ...
+    def on_batch_end(self, trainer: Trainer, loss: float) -> None:
+        """Called after each optimizer step with the batch's loss."""
 
-    def on_epoch_end(self, trainer: Trainer) -> None: ...
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        """Called at the end of every epoch, after validation."""
 
-    def on_fit_end(self, trainer: Trainer) -> None: ...
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """Called once, when training ends (also after Ctrl-C or divergence)."""
 
 
 class Trainer:

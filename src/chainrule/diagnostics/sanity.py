@@ -41,6 +41,7 @@ class SanityReport:
 
     @property
     def passed(self) -> bool:
+        """Whether every check passed."""
         return all(c.passed for c in self.checks)
 
     def __str__(self) -> str:
