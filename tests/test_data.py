@@ -74,3 +74,47 @@ def test_batches_bad_input_is_refused_at_the_call():
         cr.data.batches(np.ones(3), np.ones(3), 0)
     with pytest.raises(ValueError, match="either seed or generator"):
         cr.data.batches(np.ones(3), np.ones(3), 1, seed=0, generator=np.random.default_rng())
+
+
+def test_digits_as_images_are_the_same_samples():
+    flat, images = cr.data.digits(seed=3), cr.data.digits(seed=3, images=True)
+    assert images.x_train.shape == (len(flat.x_train), 1, 8, 8)
+    np.testing.assert_array_equal(images.x_train.reshape(len(flat.x_train), 64), flat.x_train)
+    np.testing.assert_array_equal(images.y_test, flat.y_test)
+
+
+def _write_cifar(folder, n, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    pixels = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    records = np.concatenate([labels[:, None], pixels.reshape(n, -1)], axis=1)
+    records.tofile(folder)
+    return labels, pixels
+
+
+def test_cifar10_reads_the_binary_format(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    written = [_write_cifar(folder / f"data_batch_{i}.bin", 3, i) for i in range(1, 6)]
+    test_labels, test_pixels = _write_cifar(folder / "test_batch.bin", 2, 9)
+    for path in (folder, tmp_path):  # the folder itself or the one holding it
+        split = cr.data.cifar10(path)
+        assert split.x_train.shape == (15, 3, 32, 32) and split.x_train.dtype == np.float32
+        np.testing.assert_array_equal(split.y_train, np.concatenate([y for y, _ in written]))
+        np.testing.assert_allclose(split.x_train[3:6] * 255, written[1][1], atol=1e-4)
+        np.testing.assert_array_equal(split.y_test, test_labels)
+        np.testing.assert_allclose(split.x_test * 255, test_pixels, atol=1e-4)
+    assert cr.data.cifar10(folder, dtype=np.float64).x_test.dtype == np.float64
+
+
+def test_cifar10_names_missing_files_and_bad_sizes(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lacks data_batch_1.bin.*test_batch.bin"):
+        cr.data.cifar10(tmp_path)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        (tmp_path / name).write_bytes(b"\x00" * 3073)
+    (tmp_path / "test_batch.bin").write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="not a whole number of 3073-byte records"):
+        cr.data.cifar10(tmp_path)
+    (tmp_path / "test_batch.bin").write_bytes(b"\x0c" + b"\x00" * 3072)
+    with pytest.raises(ValueError, match="label 12"):
+        cr.data.cifar10(tmp_path)

@@ -2,7 +2,9 @@
 
 ``spiral`` is the CS231n case study's three-armed spiral (not linearly separable); ``digits`` is
 scikit-learn's bundled 8x8 handwritten digits (the optional ``data`` extra), split into train and
-test with a seeded permutation. Everything is NumPy arrays: float64 features, int64 labels.
+test with a seeded permutation, as 64 features or as 1x8x8 images; ``cifar10`` reads CIFAR-10
+from a local folder in its binary format. Everything is NumPy arrays: float features, int64
+labels.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Split", "batches", "digits", "spiral"]
+__all__ = ["Split", "batches", "cifar10", "digits", "spiral"]
 
 
 class Split(NamedTuple):
@@ -51,9 +53,10 @@ def spiral(
     return x, y
 
 
-def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
+def digits(test_fraction: float = 0.2, seed: int = 0, images: bool = False) -> Split:
     """scikit-learn's 1797 8x8 digit images as 64 features scaled to [0, 1], labels 0-9, split
-    by a permutation seeded with ``seed`` (``test_fraction`` of the samples go to test)."""
+    by a permutation seeded with ``seed`` (``test_fraction`` of the samples go to test). With
+    ``images`` the features are (N, 1, 8, 8) images (one channel), as a convnet takes them."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"digits: test_fraction must be in (0, 1), got {test_fraction}")
     try:
@@ -62,11 +65,59 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
         raise ImportError("digits() needs scikit-learn (pip install 'chainrule[data]')") from None
     bunch = load_digits()
     x = np.asarray(bunch.data, dtype=np.float64) / 16.0
+    if images:
+        x = x.reshape(-1, 1, 8, 8)
     y = np.asarray(bunch.target, dtype=np.int64)
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(len(y) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return Split(x[train], y[train], x[test], y[test])
+
+
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR10_TEST_FILE = "test_batch.bin"
+_CIFAR10_RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32x32 planes
+
+
+def cifar10(path: Any, dtype: Any = np.float32) -> Split:
+    """CIFAR-10 from a local folder in its *binary* format (``cifar-10-batches-bin``: the five
+    ``data_batch_<i>.bin`` files and ``test_batch.bin``; ``path`` may be that folder or the one
+    holding it). Images come as (N, 3, 32, 32) arrays of ``dtype`` scaled to [0, 1], labels as
+    int64. Nothing is unpickled: each record is a label byte and 3072 pixel bytes."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if not (folder / CIFAR10_TEST_FILE).is_file() and (folder / "cifar-10-batches-bin").is_dir():
+        folder = folder / "cifar-10-batches-bin"
+    expected = (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
+    missing = [name for name in expected if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"cifar10: {folder} lacks {', '.join(missing)}; expected the binary version "
+            f"(cifar-10-binary.tar.gz, folder cifar-10-batches-bin) with files "
+            f"{', '.join(expected)}"
+        )
+    train = [_cifar10_file(folder / name, dtype) for name in CIFAR10_TRAIN_FILES]
+    x_test, y_test = _cifar10_file(folder / CIFAR10_TEST_FILE, dtype)
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return Split(x_train, y_train, x_test, y_test)
+
+
+def _cifar10_file(path: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % _CIFAR10_RECORD:
+        raise ValueError(
+            f"cifar10: {path} has {raw.size} bytes, not a whole number of "
+            f"{_CIFAR10_RECORD}-byte records (is it the binary version of CIFAR-10?)"
+        )
+    records = raw.reshape(-1, _CIFAR10_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise ValueError(f"cifar10: {path} has label {int(labels.max())}; CIFAR-10 labels are 0-9")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).astype(dtype)
+    images *= np.asarray(1.0 / 255.0, dtype=images.dtype)
+    return images, labels
 
 
 def batches(
