@@ -6,6 +6,7 @@ from .activations import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dropout, Identity, Linear, Maxout, Sequential
 from .losses import CrossEntropyLoss, MSELoss, SVMLoss
+from .models import FullyConnectedNet, ThreeLayerConvNet
 from .module import IncompatibleKeys, Module, Parameter, StateDictError
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .recurrent import Embedding, LSTMCell, RNNCell
@@ -16,6 +17,7 @@ __all__ = [
     "BatchNorm2d",
     "Conv2d",
     "Flatten",
+    "FullyConnectedNet",
     "MaxPool2d",
     "CrossEntropyLoss",
     "Dropout",
@@ -39,6 +41,7 @@ __all__ = [
     "Sigmoid",
     "StateDictError",
     "Tanh",
+    "ThreeLayerConvNet",
     "functional",
     "init",
 ]

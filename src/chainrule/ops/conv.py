@@ -8,9 +8,10 @@ convolution) and ``dW = conv2d_weight_grad(x, g)`` (the input's windows times th
 are gates whose own backward is again one of the three, so second derivatives are exact.
 
 The kernels use im2col: the windows of a block of samples are copied into columns (a strided
-view, one copy) and multiplied by the filters in one matrix product per block; the backward
-multiplies by the transposed filters and adds the columns back one kernel offset at a time. No
-Python loop runs over pixels.
+view, one copy) and multiplied by the filters in one matrix product per block (and group); the
+backward multiplies by the transposed filters and adds the columns back one kernel offset at a
+time. No Python loop runs over pixels, and small images make few, large products (a whole
+mini-batch of 8x8 digits is one product) rather than one small product per sample.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ def _step(n: int, per_sample: int) -> int:
     return max(1, min(n, _BLOCK_ELEMENTS // max(per_sample, 1)))
 
 
+def _columns(view: np.ndarray, n0: int, step: int, groups: int) -> np.ndarray:
+    """im2col of samples n0 .. n0 + step: (groups, C/groups * KH * KW, B * OH * OW), one copy
+    of the strided windows (N, C, KH, KW, OH, OW), so each group's product is one matrix
+    product over the whole block."""
+    block = view[n0 : n0 + step].transpose(1, 2, 3, 0, 4, 5)
+    c, kh, kw, b, oh, ow = block.shape
+    return block.reshape(groups, (c // groups) * kh * kw, b * oh * ow)
+
+
+def _rows(g: np.ndarray, n0: int, step: int, groups: int) -> np.ndarray:
+    """The output-shaped ``g`` of samples n0 .. n0 + step as (groups, F/groups, B * OH * OW)."""
+    block = g[n0 : n0 + step].transpose(1, 0, 2, 3)
+    f, b, oh, ow = block.shape
+    return block.reshape(groups, f // groups, b * oh * ow)
+
+
 def conv2d_forward(
     x: np.ndarray,
     w: np.ndarray,
@@ -54,8 +71,8 @@ def conv2d_forward(
     w2 = w.reshape(groups, f // groups, cg * kh * kw)
     step = _step(n, c * kh * kw * oh * ow)
     for n0 in range(0, n, step):
-        cols = view[n0 : n0 + step].reshape(-1, groups, cg * kh * kw, oh * ow)
-        np.matmul(w2, cols, out=out[n0 : n0 + step].reshape(-1, groups, f // groups, oh * ow))
+        product = np.matmul(w2, _columns(view, n0, step, groups))
+        out[n0 : n0 + step] = product.reshape(f, -1, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
         out += b.reshape(1, f, 1, 1)
     return out
@@ -82,11 +99,10 @@ def conv2d_input_grad(
     slices = offset_slices((kh, kw), stride, dilation, (oh, ow))
     step = _step(n, c * kh * kw * oh * ow)
     for n0 in range(0, n, step):
-        gb = g[n0 : n0 + step].reshape(-1, groups, f // groups, oh * ow)
-        dcols = np.matmul(w2t, gb).reshape(-1, c, kh * kw, oh, ow)
-        block = dxp[n0 : n0 + step]
+        dcols = np.matmul(w2t, _rows(g, n0, step, groups)).reshape(c, kh * kw, -1, oh, ow)
+        block = dxp[n0 : n0 + step].transpose(1, 0, 2, 3)  # (C, B, H, W), a view
         for k, (rows, cols) in enumerate(slices):
-            block[:, :, rows, cols] += dcols[:, :, k]
+            block[:, :, rows, cols] += dcols[:, k]
     return np.ascontiguousarray(cropped(dxp, padding))
 
 
@@ -101,7 +117,7 @@ def conv2d_weight_grad(
     groups: int,
 ) -> np.ndarray:
     """The gradient on filters of ``shape`` (F, C/groups, KH, KW): g @ columnsᵀ, summed over the
-    samples."""
+    samples by the product itself."""
     n, c = x.shape[:2]
     f, cg, kh, kw = shape
     oh, ow = g.shape[-2:]
@@ -109,9 +125,8 @@ def conv2d_weight_grad(
     dw = np.zeros((groups, f // groups, cg * kh * kw), np.result_type(x, g))
     step = _step(n, c * kh * kw * oh * ow)
     for n0 in range(0, n, step):
-        cols = view[n0 : n0 + step].reshape(-1, groups, cg * kh * kw, oh * ow)
-        gb = g[n0 : n0 + step].reshape(-1, groups, f // groups, oh * ow)
-        dw += np.matmul(gb, cols.swapaxes(-1, -2)).sum(axis=0)
+        cols = _columns(view, n0, step, groups)
+        dw += np.matmul(_rows(g, n0, step, groups), cols.transpose(0, 2, 1))
     return dw.reshape(shape)
 
 
