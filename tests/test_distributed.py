@@ -171,3 +171,63 @@ def test_one_machine_launches_set_mpich_and_thread_defaults_the_user_can_overrid
     assert env["HYDRA_LAUNCHER"] == "fork" and env["MPIR_CVAR_CH4_NETMOD"] == "ofi"
     assert env["FI_PROVIDER"] == "shm"  # the user's choice wins
     assert env["OPENBLAS_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 4))
+
+
+# --- chainrule train --workers / --distributed ------------------------------------------------
+
+
+def _train_argv(out: Path) -> list[str]:
+    return ["train", "--hidden", "16", "--epochs", "20", "--batch-size", "60", "--out", str(out)]
+
+
+def test_train_on_two_workers_gives_the_one_process_model(tmp_path, capsys):
+    from chainrule.cli import main
+
+    assert main(_train_argv(tmp_path / "one")) == 0
+    capsys.readouterr()
+    argv = [sys.executable, "-m", "chainrule", *_train_argv(tmp_path / "two"), "--workers", "2"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 ranks (MPI), batch 30 on each" in done.stdout
+    assert done.stdout.count("train accuracy") == 1  # rank 0 alone reports
+    one, two = cr.load(tmp_path / "one" / "model.npz"), cr.load(tmp_path / "two" / "model.npz")
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-12, atol=1e-15)
+
+
+def test_a_failing_rank_ends_a_train_run_with_its_one_line_message(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = [sys.executable, "-m", "chainrule", *_train_argv(blocker), "--workers", "2"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a rank hung after rank 0 failed")
+    assert done.returncode == 2
+    assert "chainrule train: cannot write to output folder" in done.stderr
+    assert "(rank 0 of 2; ending every rank)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_train_workers_without_mpiexec_names_the_extra(monkeypatch, tmp_path, capsys):
+    from chainrule.cli import main
+
+    monkeypatch.setattr(dist, "mpiexec", lambda: None)
+    assert main([*_train_argv(tmp_path), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule train: --workers: running on several ranks needs mpiexec")
+    assert "pip install 'chainrule[mpi]'" in err and err.count("\n") == 1
+
+
+def test_train_distributed_without_mpi4py_names_the_extra(monkeypatch, tmp_path, capsys):
+    from chainrule.cli import main
+
+    def missing():
+        raise ImportError(f"cr.distributed needs mpi4py and MPI ({dist.EXTRA}): no mpi4py")
+
+    monkeypatch.setattr(dist, "_world", [])
+    monkeypatch.setattr(dist, "_mpi", missing)
+    assert main([*_train_argv(tmp_path), "--distributed"]) == 2
+    err = capsys.readouterr().err
+    assert "chainrule train: --distributed: cr.distributed needs mpi4py" in err
+    assert "pip install 'chainrule[mpi]'" in err

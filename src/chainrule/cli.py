@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerate_narrow_terminals()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that relaunch
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,11 @@ import numpy as np
 from .data import _iterate, _order
 from .nn.module import Module, Parameter
 from .tensor import Tensor
+from .train import Callback, Trainer
 
 __all__ = [
     "DataParallel",
+    "DataParallelCallback",
     "DistributedError",
     "all_reduce",
     "allreduce_gradients",
@@ -114,25 +116,20 @@ def _abort_on_uncaught(comm: Any) -> None:
     sys.excepthook = hook
 
 
-def _abort(message: str, code: int) -> None:
-    """Print ``message`` (one line, prefixed with this rank) and end every rank of the job."""
+def end_together(code: int, message: str = "") -> int:
+    """Return the exit ``code`` of this rank's work; when it is non-zero in a job of several
+    ranks, print ``message`` (one line, with the rank) and end every rank with that code, since
+    the others may be waiting in a collective this rank will never reach. An uncaught exception
+    needs no call: it aborts the job by itself (see :func:`init`)."""
     comm = _comm()
-    print(f"rank {comm.Get_rank()} of {comm.Get_size()}: {message}", file=sys.stderr, flush=True)
-    comm.Abort(code)
-
-
-def run_or_abort(main: Callable[[], int]) -> int:
-    """Run a command's ``main`` on this rank; an exception or a non-zero exit code on any rank
-    ends every rank with that rank's one-line message (a command line's errors have no
-    traceback), so no rank waits forever in a collective the failed one never reaches."""
-    try:
-        code = main()
-    except Exception as err:
-        if get_world_size() > 1:
-            _abort(f"{type(err).__name__}: {err}", 1)
-        raise
-    if code and get_world_size() > 1:
-        _abort(f"exited with status {code}", code)
+    if code and comm.Get_size() > 1:
+        where = f"rank {comm.Get_rank()} of {comm.Get_size()}"
+        print(
+            f"{message or 'exit status ' + str(code)} ({where}; ending every rank)",
+            file=sys.stderr,
+            flush=True,
+        )
+        comm.Abort(code)
     return code
 
 
@@ -279,6 +276,33 @@ class DataParallel(Module):
     def allreduce_gradients(self) -> None:
         """Average every parameter's gradient over the ranks (see :func:`allreduce_gradients`)."""
         allreduce_gradients(self.module)
+
+
+class DataParallelCallback(Callback):
+    """Make a :class:`cr.train.Trainer` data-parallel over the ranks of the job.
+
+    At the start of ``fit`` rank 0's parameters are broadcast and the trainer's batches become
+    :func:`batches` (each rank its shard of the same shuffle; ``batch_size`` is per rank); after
+    every backward the gradients are averaged (:func:`allreduce_gradients`); after every epoch
+    the epoch's training loss is averaged over the ranks. Only rank 0 writes the checkpoint
+    (the others' ``trainer.checkpoint`` becomes None). Put it first among the callbacks, so the
+    others see averaged losses::
+
+        trainer = Trainer(model, (x, y), callbacks=[cr.distributed.DataParallelCallback()])
+    """
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        broadcast_parameters(trainer.model)
+        trainer.batches = batches
+        if get_rank() != 0:
+            trainer.checkpoint = None
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        allreduce_gradients(trainer.model)
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        # every rank's shard has the same number of rows: the mean of the means is the mean
+        trainer.history["loss"][-1] = all_reduce(trainer.history["loss"][-1], op="mean")
 
 
 def batches(

@@ -92,6 +92,8 @@ class Trainer:
     - ``divergence_factor``: stop when a batch loss exceeds this multiple of the run's first one
       (a non-finite loss or gradient always stops); None to check finiteness only.
 
+    ``batches`` is the function that cuts each epoch into mini-batches (:func:`cr.data.batches`;
+    :class:`cr.distributed.DataParallelCallback` puts the rank-sharded one in its place).
     ``saved_epoch`` is the epoch the checkpoint file holds from this trainer (None before it
     first writes one). ``history`` holds per epoch ``loss`` (mean training loss), ``train_acc``,
     ``val_acc`` and ``lr``, plus ``batch_loss`` per step. ``best_val_acc``, ``best_epoch`` and
@@ -144,6 +146,7 @@ class Trainer:
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
         self.divergence_factor = divergence_factor
         self.callbacks = list(callbacks)
+        self.batches = _data.batches
         self.meta = dict(meta or {})
         self.epoch = 0  # finished epochs
         self.step = 0  # optimizer steps taken
@@ -186,7 +189,7 @@ class Trainer:
         self.model.train()
         size = self.batch_size or len(self.x_train)
         total = count = 0.0
-        for xb, yb in _data.batches(self.x_train, self.y_train, size, generator=self.rng):
+        for xb, yb in self.batches(self.x_train, self.y_train, size, generator=self.rng):
             loss = self.train_step(xb, yb)
             total += loss * len(yb)
             count += len(yb)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -61,7 +62,17 @@ MODEL_DEFAULTS = {
 }
 BASE_DEFAULTS = {"momentum": 0.0, "reg": 1e-3}
 # Options that are about this invocation, not the run: never restored by --resume.
-INVOCATION = ("out", "resume", "run", "command", "epochs", *diagnose.OPTIONS)
+INVOCATION = (
+    "out",
+    "resume",
+    "run",
+    "command",
+    "epochs",
+    "argv",
+    "distributed",
+    "workers",
+    *diagnose.OPTIONS,
+)
 # A run may plan to use at most this fraction of the machine's memory.
 MEMORY_FRACTION = 0.5
 
@@ -180,6 +191,19 @@ def register(subparsers: Any) -> None:
         help="continue the run saved in CHECKPOINT (its options are used; --epochs is the total)",
     )
     diagnose.add_options(parser)
+    parser.add_argument(
+        "--workers",
+        type=int_at_least(1),
+        metavar="N",
+        help="train data-parallel on N processes of this machine (starts mpiexec itself; "
+        "--batch-size is shared out among them); needs chainrule[mpi]",
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run as one rank of an MPI job (mpiexec -n N chainrule train --distributed ...): "
+        "data-parallel, rank 0 reports and saves; needs chainrule[mpi]",
+    )
     parser.set_defaults(run=run)
 
 
@@ -349,7 +373,47 @@ def _fill_defaults(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, report, plot and save; returns the exit code (2 for unusable input, 1 for a
-    diverged run, 130 for Ctrl-C)."""
+    diverged run, 130 for Ctrl-C). ``--workers N`` relaunches this command on N ranks."""
+    if args.distributed:
+        return _run_rank(args)
+    if args.workers is not None:
+        return _launch(args)
+    return _train(args, rank=0, ranks=1)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``mpiexec -n N`` this very command line with ``--distributed``; its exit code."""
+    from .. import distributed
+
+    argv = [sys.executable, "-m", "chainrule", *args.argv, "--distributed"]
+    try:
+        command, env = distributed.launch_command(args.workers, argv)
+    except ImportError as err:
+        raise CommandError(f"--workers: {err}") from None
+    return subprocess.call(command, env=env)
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    """This process's part of a data-parallel run; a failure on any rank ends them all."""
+    from .. import distributed
+
+    try:
+        distributed.init()
+    except (ImportError, distributed.DistributedError) as err:
+        raise CommandError(f"--distributed: {err}") from None
+    rank, ranks = distributed.get_rank(), distributed.get_world_size()
+    try:
+        if args.workers is not None and args.workers != ranks:
+            raise CommandError(f"--workers {args.workers} but the MPI job has {ranks} rank(s)")
+        code = _train(args, rank, ranks)
+    except CommandError as err:
+        return distributed.end_together(err.code, f"chainrule train: {err}")
+    return distributed.end_together(code)
+
+
+def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
+    """The run, as rank ``rank`` of ``ranks``: rank 0 checks the folder, shows progress,
+    reports and saves; every rank trains on its shard of each batch."""
     try:
         import matplotlib  # noqa: F401 - the plot needs it; fail before training, not after
         from rich.console import Console
@@ -360,7 +424,11 @@ def run(args: argparse.Namespace) -> int:
 
     state = _restore_options(args) if args.resume else None
     _fill_defaults(args)
-    out = writable_folder(args.out)
+    out = writable_folder(args.out) if rank == 0 else args.out
+    if args.batch_size % ranks:
+        raise CommandError(
+            f"--batch-size {args.batch_size} cannot be shared out among {ranks} ranks"
+        )
     try:
         x, y, x_test, y_test = _load_data(args.data, args.seed, args.model == "convnet")
     except ImportError as err:
@@ -385,11 +453,17 @@ def run(args: argparse.Namespace) -> int:
             )
     console = Console()
     if args.sanity:
-        return diagnose.sanity(trainer, console)
-    diag = diagnose.attach(args, trainer)
+        return diagnose.sanity(trainer, console) if rank == 0 else 0
+    diag = diagnose.attach(args, trainer) if rank == 0 else None
     title = f"chainrule train --data {args.data}: {describe_model(args, shape, classes)}"
     progress = RichProgress(f"train {args.data}", console=console)
-    trainer.callbacks.insert(0, progress)
+    if rank == 0:
+        trainer.callbacks.insert(0, progress)
+    if ranks > 1:
+        from ..distributed import DataParallelCallback
+
+        trainer.batch_size = args.batch_size // ranks
+        trainer.callbacks.insert(0, DataParallelCallback())
     start = time.perf_counter()
     try:
         trainer.fit()
@@ -405,14 +479,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     seconds = time.perf_counter() - start
-    _report(args, trainer, console, out, seconds, shape, classes, x_test, y_test)
-    diagnose.finish(diag, out, title)
+    if rank == 0:
+        _report(args, trainer, console, out, seconds, shape, classes, x_test, y_test, ranks)
+        diagnose.finish(diag, out, title)
     return 0
 
 
 def _kept(trainer: Any) -> str:
     """Where the run's last finished epoch is, for the one-line message after a stop."""
     path = trainer.checkpoint
+    if path is None:
+        return "rank 0 keeps the checkpoint"
     if trainer.saved_epoch is not None:
         epoch = trainer.saved_epoch
         return f"epoch {epoch} is saved in {path} (continue with --resume {path})"
@@ -431,6 +508,7 @@ def _report(
     classes: int,
     x_test: np.ndarray | None,
     y_test: np.ndarray | None,
+    ranks: int = 1,
 ) -> None:
     from rich.table import Table
 
@@ -454,6 +532,8 @@ def _report(
         f"{trainer.epochs} epochs, batch {size}, {args.optim} lr {args.lr:g}{decay}, "
         f"reg {args.reg:g}, seed {args.seed}",
     )
+    if ranks > 1:
+        table.add_row("data parallel", f"{ranks} ranks (MPI), batch {size // ranks} on each")
     table.add_row("final loss", f"{history['loss'][-1]:.4f}")
     table.add_row(
         "train accuracy", f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples)"
