@@ -56,11 +56,11 @@ def normalize_axis(axis: Any, ndim: int, gate: str) -> tuple | None:
     for a in axes:
         if not isinstance(a, (int, np.integer)):
             raise GateError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise GateError(
                 f"gate '{gate}': axis {a} is out of range for an array of {ndim} dimension(s)"
             )
-        out.append(int(a) % max(ndim, 1))
+        out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise GateError(f"gate '{gate}': repeated axis in {axis!r}")
     return tuple(sorted(out))

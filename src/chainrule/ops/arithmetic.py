@@ -261,7 +261,7 @@ class Pow(Gate):
         x, y, out = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
         rx, ry = raw(x), raw(y)
-        if type(x) is float:  # plain floats (a create_graph backward gets Values instead)
+        if type(x) is float and type(y) is float:  # plain floats (create_graph gets Values)
             return _scalar_power_grads(ctx, grad, rx, ry, need_x, need_y)
         gx = gy = None
         if need_x:

@@ -107,7 +107,7 @@ class _Extreme(_Reduction, abstract=True):
 
     @classmethod
     def forward(cls, ctx, x, *, axis, keepdims):
-        if np.size(x) == 0:
+        if np.size(x) == 0 and (axis is None or any(np.shape(x)[a] == 0 for a in axis)):
             raise GateError(f"gate '{cls.name}': cannot reduce an empty array of shape {x.shape}")
         out = cls.reduce(x, axis=axis, keepdims=keepdims)
         ctx.save_for_backward(x, out)

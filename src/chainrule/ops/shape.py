@@ -298,8 +298,8 @@ def _normalize_index(index: Any) -> tuple:
     out = []
     for item in items:
         item = raw(item)
-        if isinstance(item, list):
-            item = np.asarray(item)
+        if isinstance(item, list):  # [] is an empty integer index, as in NumPy
+            item = np.asarray(item, dtype=np.intp if not item else None)
         if isinstance(item, np.ndarray) and item.dtype.kind not in "biu":
             raise GateError(
                 f"gate 'getitem': index arrays must be integer or boolean, got {item.dtype}"
@@ -309,10 +309,13 @@ def _normalize_index(index: Any) -> tuple:
 
 
 def concatenate(xs: Any, axis: int = 0) -> Any:
-    """Arrays joined along an existing axis, like ``np.concatenate``."""
+    """Arrays joined along an existing axis (flattened first for ``axis=None``), like
+    ``np.concatenate``."""
     xs = tuple(xs)
     if not xs:
         raise GateError("gate 'concatenate': needs at least one input")
+    if axis is None:  # NumPy's meaning: flatten every input, then join
+        xs, axis = tuple(reshape(x, (-1,)) for x in xs), 0
     return Concatenate.apply(*xs, axis=axis)
 
 

@@ -15,8 +15,10 @@ from .elementwise import exp
 
 
 def _shifted(x: Any, axis: int) -> Any:
+    """x minus its maximum along ``axis``; a row of -inf is left as it is (its softmax is then
+    0/0 = nan), a row holding +inf becomes nan (as in PyTorch: inf - inf)."""
     m = np.max(x, axis=axis, keepdims=True)
-    return x - np.where(np.isfinite(m), m, 0)
+    return x - np.where(np.isneginf(m), 0, m)
 
 
 class Softmax(Gate):
@@ -26,7 +28,7 @@ class Softmax(Gate):
     def forward_code(site):
         return (
             site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
-            site.format("{h1} = np.exp({0} - np.where(np.isfinite({h0}), {h0}, 0))"),
+            site.format("{h1} = np.exp({0} - np.where(np.isneginf({h0}), 0, {h0}))"),
             site.format("{h1} / np.sum({h1}, axis={axis}, keepdims=True)"),
         )
 
@@ -55,7 +57,7 @@ class LogSoftmax(Gate):
     def forward_code(site):
         return (
             site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
-            site.format("{h1} = {0} - np.where(np.isfinite({h0}), {h0}, 0)"),
+            site.format("{h1} = {0} - np.where(np.isneginf({h0}), 0, {h0})"),
             site.format("{h1} - np.log(np.sum(np.exp({h1}), axis={axis}, keepdims=True))"),
         )
 
