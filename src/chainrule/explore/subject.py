@@ -8,6 +8,7 @@ comes from chainrule's own gates.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -201,40 +202,36 @@ def _positional(fn: Callable, names: list[str]) -> Callable:
 @contextmanager
 def _module_calls(model: Any) -> Iterator[list[ModuleGroup]]:
     """While active, every call of one of ``model``'s innermost modules is recorded as a group
-    (its output, its inputs and parameters); the modules are left exactly as they were."""
+    (its output, its inputs and parameters), through forward hooks removed afterwards."""
     groups: list[ModuleGroup] = []
     if model is None:
         yield groups
         return
-    patched = []
     seen: dict[str, int] = {}
-    for name, module in model.named_modules():
-        if any(True for _ in module.children()):
-            continue
-        original = module.forward
+    handles = []
 
-        def wrapper(*args: Any, _m: Any = module, _f: Any = original, _n: str = name, **kw: Any):
-            out = _f(*args, **kw)
-            if isinstance(out, Node):
-                count = seen[_n] = seen.get(_n, 0) + 1
-                label_name = _n or type(_m).__name__
-                key = label_name if count == 1 else f"{label_name}#{count}"
-                inputs = tuple(a for a in (*args, *kw.values()) if isinstance(a, Node))
-                params = tuple(p for p in _m.parameters() if p is not None)
-                groups.append(
-                    ModuleGroup(
-                        key, f"{label_name}: {type(_m).__name__}", out, inputs + params, set()
-                    )
-                )
-            return out
+    def record(name: str, module: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        if not isinstance(out, Node):
+            return
+        count = seen[name] = seen.get(name, 0) + 1
+        label = name or type(module).__name__
+        key = label if count == 1 else f"{label}#{count}"
+        inputs = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Node))
+        params = tuple(p for p in module.parameters() if p is not None)
+        groups.append(
+            ModuleGroup(key, f"{label}: {type(module).__name__}", out, inputs + params, set())
+        )
 
-        object.__setattr__(module, "forward", wrapper)
-        patched.append(module)
     try:
+        for name, module in model.named_modules():
+            if any(True for _ in module.children()):
+                continue
+            hook = functools.partial(record, name)
+            handles.append(module.register_forward_hook(hook, with_kwargs=True))
         yield groups
     finally:
-        for module in patched:
-            object.__delattr__(module, "forward")
+        for handle in handles:
+            handle.remove()
 
 
 def _drawable(group: ModuleGroup, circuit: Any) -> bool:
