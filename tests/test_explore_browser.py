@@ -158,6 +158,7 @@ def test_click_a_fork_trunk_to_see_its_branches(page, tmp_path):
 def test_quiz_hides_the_gradient_until_answered(page, tmp_path):
     page.goto(save_page(tmp_path, NEURON, NEURON_AT, "quiz.html"))
     page.check("[data-role=quiz]")
+    assert not page.locator("[data-role=gradients]").is_visible()  # the last answers
     page.click("[data-role=next]")
     assert page.locator("[data-role=row] [data-role=grad]").count() == 0
     assert page.locator(".cr-circuit .cr-grad:not(.cr-hidden)").count() == 0

@@ -285,7 +285,7 @@ export function mount(el, model) {
 
   function shownAt(step) {
     if (!step || step > state.pos) return false;
-    return !state.quiz || state.answered.has(step);
+    return !state.quiz || state.answered.has(step) || !quizzable(steps()[step - 1]);
   }
 
   function gradShown(wire) {
@@ -337,6 +337,9 @@ export function mount(el, model) {
         }
       }
     }
+    // in the quiz, the inputs' gradients are the last answers: hidden until every step is done
+    const finals = inputsPanel.querySelector("[data-role=gradients]");
+    if (finals) finals.hidden = state.quiz && !steps().every((s) => state.answered.has(s.n) || !quizzable(s));
     drawStep(current);
     drawCode(current);
     if (state.wire !== null) drawWire(state.wire);
@@ -361,7 +364,7 @@ export function mount(el, model) {
     }
     stepPanel.dataset.step = step.n;
     stepPanel.dataset.gate = step.name;
-    const quiz = state.quiz && step.inputs.some((i) => i.grad && i.grad.num !== null);
+    const quiz = state.quiz && quizzable(step);
     const open = !quiz || state.answered.has(step.n);
     const head = h(
       "h3",
@@ -433,6 +436,10 @@ export function mount(el, model) {
         ),
       );
     }
+  }
+
+  function quizzable(step) {
+    return step.inputs.some((i) => i.grad && i.grad.num !== null);
   }
 
   // --- a clicked wire ----------------------------------------------------------------------
