@@ -19,11 +19,14 @@ from itertools import count
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "GateError",
     "Node",
     "RemovableHandle",
     "backward",
+    "check_gradients",
     "enable_grad",
     "gradients",
     "is_grad_enabled",
@@ -322,6 +325,10 @@ class Node:
     def _zero_grad_value(self) -> Any:
         return None
 
+    def _gradient_problem(self, grad: Any) -> str | None:  # pragma: no cover - front ends override
+        """What is wrong with ``grad`` as this node's gradient (None if nothing)."""
+        return None
+
     @classmethod
     def _constant(cls, data: Any) -> Node:  # pragma: no cover - every front end overrides
         raise TypeError(f"{cls.__name__} cannot wrap constants")
@@ -472,6 +479,50 @@ def _check_arity(node: Node, grads: Any) -> tuple:
     return grads
 
 
+def is_complex(value: Any) -> bool:
+    """Whether ``value`` (a number, an array or a node) holds complex numbers, which chainrule
+    refuses everywhere: gradients of real functions are real, and dropping an imaginary part
+    would be silently wrong."""
+    if isinstance(value, Node):
+        value = value._data
+    kind = type(value)
+    if kind is float or kind is int:
+        return False
+    if kind is complex or isinstance(value, np.complexfloating):
+        return True
+    return isinstance(value, np.ndarray) and value.dtype.kind == "c"
+
+
+def check_gradients(node: Node, grads: Any, create_graph: bool = False) -> tuple:
+    """The gradients a gate's backward returned, checked at the gate boundary.
+
+    One per input (or None); each must match its input as the front end requires (for arrays:
+    the same shape and dtype), and none may be complex. Under ``create_graph`` each must be a node:
+    a raw array means the backward computed outside chainrule's operations (NumPy on saved
+    data), so its own derivative would be silently lost. Raises a ``GateError`` naming the gate,
+    the input slot, what was expected and what came back.
+    """
+    grads = _check_arity(node, grads)
+    gate = node._gate.name
+    for k, (inp, g) in enumerate(zip(node.inputs, grads)):
+        if g is None or not inp.requires_grad:
+            continue
+        if create_graph and not isinstance(g, Node):
+            raise GateError(
+                f"gate '{gate}': under create_graph backward returned a raw "
+                f"{type(g).__name__} for input {k}, so it left chainrule (NumPy on saved data) "
+                "and its own derivative would be lost; write backward with chainrule "
+                "operations on ctx.saved_tensors and grad (operators, cr.exp, ...) so that it "
+                "records a circuit"
+            )
+        problem = "complex values" if is_complex(g) else inp._gradient_problem(g)
+        if problem is not None:
+            raise GateError(
+                f"gate '{gate}': backward returned a gradient for input {k} with {problem}"
+            )
+    return grads
+
+
 def _tuned_sweep(root: Node, seed: Any, retain_graph: bool) -> None:
     """Plain backward from ``root``: the hot loop, accumulating into leaves' ``.grad``.
 
@@ -619,7 +670,7 @@ def _reference_sweep(
             ctx = context(node)
         else:
             ctx = node
-        in_grads = _check_arity(node, node._gate.backward(ctx, g))
+        in_grads = check_gradients(node, node._gate.backward(ctx, g), create_graph)
         if observe is not None:
             observe(node, g, in_grads)
         if not retain_graph:

@@ -7,10 +7,11 @@ Subclass it with two static methods, ``forward(ctx, *inputs, **options)`` and
 
 from __future__ import annotations
 
+import functools
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from .engine import GateError, Node, _GradMode
+from .engine import GateError, Node, _GradMode, _GraphContext, check_gradients, is_complex
 
 __all__ = ["Gate", "GateError"]
 
@@ -45,6 +46,8 @@ class Gate:
         for method in ("forward", "backward"):
             if not callable(getattr(cls, method, None)):
                 raise TypeError(f"gate '{cls.name}' must define a static method '{method}'")
+        if not cls.__module__.startswith("chainrule."):
+            _check_at_the_boundary(cls)
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
@@ -68,11 +71,49 @@ class Gate:
                     requires_grad = True
             else:
                 constants = True
+        for key, value in options.items():
+            if is_complex(value):
+                raise GateError(
+                    f"gate '{cls.name}': option {key}={value!r} is complex; chainrule "
+                    "differentiates real functions only"
+                )
         if front is None:
             return cls.forward(_Scratch(), *inputs, **options)
         if constants:  # numbers and arrays become constant nodes: a wire for each input slot
             inputs = tuple([i if isinstance(i, Node) else front._constant(i) for i in inputs])
         return record_nodes(cls, front, inputs, requires_grad and _GradMode.enabled, options)
+
+
+def _check_at_the_boundary(cls: type[Gate]) -> None:
+    """Wrap a user's gate so that what crosses its boundary is checked: forward may not return
+    complex values, and backward's gradients go through :func:`check_gradients` (one per input,
+    each of its input's shape and dtype, real; nodes under ``create_graph``). Built-in gates are
+    trusted (and tested) instead, so the hot path pays nothing for them."""
+    name = cls.name
+    if "forward" in cls.__dict__:
+        forward = cls.forward
+
+        @functools.wraps(forward)
+        def checked_forward(ctx: Any, *inputs: Any, **options: Any) -> Any:
+            out = forward(ctx, *inputs, **options)
+            if is_complex(out):
+                raise GateError(
+                    f"gate '{name}': forward returned complex values; chainrule differentiates "
+                    "real functions only"
+                )
+            return out
+
+        cls.forward = staticmethod(checked_forward)
+    if "backward" in cls.__dict__:
+        backward = cls.backward
+
+        @functools.wraps(backward)
+        def checked_backward(ctx: Any, grad: Any) -> tuple:
+            graph = isinstance(ctx, _GraphContext)
+            node = ctx._node if graph else ctx
+            return check_gradients(node, backward(ctx, grad), graph)
+
+        cls.backward = staticmethod(checked_backward)
 
 
 _data = attrgetter("_data")

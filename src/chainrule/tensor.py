@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .engine import NO_OPTIONS as _NO_OPTIONS
-from .engine import GateError, Node, _GradMode
+from .engine import GateError, Node, _GradMode, is_complex
 from .gate import record_nodes
 from .ops import arithmetic as ar
 
@@ -81,6 +81,11 @@ class Tensor(Node):
 
     @classmethod
     def _constant(cls, data: Any) -> Tensor:
+        if is_complex(data):
+            raise GateError(
+                f"complex constant {data!r} refused: chainrule differentiates real functions "
+                "only (a complex value would silently lose its imaginary part in backward)"
+            )
         out = cls.__new__(cls)
         out._init_node(data, None, False)
         return out
@@ -133,6 +138,16 @@ class Tensor(Node):
 
     def _zeros_like(self) -> np.ndarray:
         return np.zeros_like(self.data)
+
+    def _gradient_problem(self, grad: Any) -> str | None:
+        data = grad._data if isinstance(grad, Node) else grad
+        shape, expected = np.shape(data), np.shape(self._data)
+        if shape != expected:
+            return f"shape {shape}, expected {expected} (the input's shape)"
+        dtype, expected_dtype = np.asarray(data).dtype, np.asarray(self._data).dtype
+        if dtype != expected_dtype:
+            return f"dtype {dtype}, expected {expected_dtype} (the input's dtype)"
+        return None
 
     # --- array facts ---------------------------------------------------------------------------
     @property

@@ -80,6 +80,11 @@ class Value(Node):
     def _zeros_like(self) -> float:
         return 0.0
 
+    def _gradient_problem(self, grad: Any) -> str | None:
+        if isinstance(grad, Value) or _number(grad) is not None:
+            return None
+        return f"{grad!r}, expected a real number"
+
     # --- recording helpers ---------------------------------------------------------------------
     def _unary(self, gate: Any, options: dict = _NO_OPTIONS) -> Value:
         return record_nodes(gate, Value, (self,), self.requires_grad and _GradMode.enabled, options)

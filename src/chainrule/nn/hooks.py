@@ -105,7 +105,7 @@ class BackwardHookInputs(Gate):
         grads = [grad] + [
             call.stashed.get(k, None) for k in range(1, len(wrapped))
         ]  # a missing stash: the module did not use that input; it gets zeros, as in PyTorch
-        grads = [g if g is not None else wrapped[k]._zeros_like() for k, g in enumerate(grads)]
+        grads = [g if g is not None else _zeros(wrapped[k], grad) for k, g in enumerate(grads)]
         grad_input, at = [None] * len(call.slots), {}
         for position, node in enumerate(call.slots):
             if node is not None:
@@ -158,7 +158,14 @@ class BackwardHookOutput(Gate):
         if len(ctx.inputs) == 1:
             call.call_hooks([None] * len(call.slots))
             return (grad_output[0],)
-        return grad_output[0], ctx.inputs[1]._zeros_like()
+        return grad_output[0], _zeros(ctx.inputs[1], grad)
+
+
+def _zeros(node: Any, grad: Any) -> Any:
+    """Zeros as ``node``'s gradient: a constant node under create_graph (``grad`` is a node
+    then), where a raw array would be refused as leaving chainrule."""
+    zeros = node._zeros_like()
+    return node._constant(zeros) if isinstance(grad, Node) else zeros
 
 
 def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
