@@ -134,7 +134,7 @@ def end_together(code: int, message: str = "") -> int:
 
 
 def get_rank() -> int:
-    """This process's rank, 0 .. world size - 1 (rank 0 prints, plots and saves)."""
+    """This process's rank, from 0 to the world size minus 1 (rank 0 prints and saves)."""
     return _comm().Get_rank()
 
 
