@@ -27,6 +27,7 @@ NAMESPACES = (
     "chainrule.diagnostics",
     "chainrule.distributed",
     "chainrule.explore",
+    "chainrule.i18n",
 )
 MISSING = "(no docstring)"
 HEADER = """# API reference

@@ -15,6 +15,10 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Messages are compared in English whatever the machine's locale (tests/test_i18n.py covers the
+# others).
+os.environ["CHAINRULE_LANG"] = "en"
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

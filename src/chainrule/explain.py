@@ -19,17 +19,19 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .engine import Node
+from .i18n import N_, resolve, translation
 from .trace import Circuit, Wire, context, trace
 
 __all__ = ["DIGITS", "Explanation", "Row", "explain", "format_value"]
 
-FORK = "fork adds"
+FORK = N_("fork adds")
 DIGITS = 3
 """Significant digits shown by default in tables and diagrams."""
 
@@ -62,11 +64,17 @@ class Row:
 class Explanation:
     """The narrated backward pass of a circuit: ``rows`` for programs, ``str()`` for people."""
 
-    def __init__(self, circuit: Circuit, rows: list[Row], gradients: dict, digits: int) -> None:
+    def __init__(
+        self, circuit: Circuit, rows: list[Row], gradients: dict, digits: int, lang: str
+    ) -> None:
         self.circuit = circuit
         self.rows = rows
         self.gradients = gradients
         self.digits = digits
+        self.lang = lang
+
+    def _(self, message: str) -> str:
+        return translation(self.lang).gettext(message)
 
     @property
     def output(self) -> Wire:
@@ -79,7 +87,7 @@ class Explanation:
         for wire in self.circuit:
             value = format_value(wire.data, self.digits)
             if wire.is_leaf:
-                kind = "" if not wire.is_constant else "  (constant)"
+                kind = "" if not wire.is_constant else "  " + self._("(constant)")
                 lines.append(f"{wire.name} = {value}{kind}")
             else:
                 args = [i.name for i in self.circuit.inputs_of(wire)]
@@ -93,11 +101,11 @@ class Explanation:
     def table(self) -> str:
         """The rows as an aligned text table (tensor rules on indented lines below their row)."""
         if not self.rows:
-            return "(nothing in this circuit needs a gradient)"
+            return self._("(nothing in this circuit needs a gradient)")
         d = self.digits
-        header = _HEADER
-        cells = [_cells(row, d) for row in self.rows]
-        widths = [max(len(r[k]) for r in [header, *cells]) for k in range(len(header))]
+        header = tuple(self._(h) for h in _HEADER)
+        cells = [self._cells(row, d) for row in self.rows]
+        widths = [max(_width(r[k]) for r in [header, *cells]) for k in range(len(header))]
         lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
         for row, cell in zip(self.rows, cells):
             lines.append(_line(cell, widths))
@@ -116,11 +124,12 @@ class Explanation:
         on a line of their own, then the gradients on the inputs."""
         d = self.digits
         head = "".join(
-            f"<th style='text-align:{a}'>{html.escape(h)}</th>" for h, a in zip(_HEADER, _ALIGN)
+            f"<th style='text-align:{a}'>{html.escape(self._(h))}</th>"
+            for h, a in zip(_HEADER, _ALIGN)
         )
         body = []
         for row in self.rows:
-            cells = _cells(row, d)
+            cells = self._cells(row, d)
             body.append(
                 "<tr>"
                 + "".join(
@@ -144,6 +153,21 @@ class Explanation:
             f"<p style='font-family:monospace'>{grads}</p></div>"
         )
 
+    def _cells(self, row: Row, d: int) -> tuple[str, ...]:
+        """A row's text, one string per column of ``_HEADER`` (pattern names translated)."""
+        return (
+            str(row.step),
+            row.label,
+            "  ".join(f"{n}={format_value(v, d)}" for n, v in zip(row.inputs, row.input_values)),
+            f"{row.output}={format_value(row.output_value, d)}",
+            "  ".join(format_value(v, d) for v in row.local) if row.local is not None else "",
+            format_value(row.upstream, d),
+            "  ".join(
+                _grad_text(row, i, d) for i in range(len(row.inputs)) if row.grads[i] is not None
+            ),
+            ", ".join(self._(p) for p in row.patterns),
+        )
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -151,28 +175,26 @@ class Explanation:
         return iter(self.rows)
 
 
-_HEADER = ("#", "gate", "inputs", "output", "local", "upstream", "gradients", "pattern")
+_HEADER = (
+    "#",
+    N_("gate"),
+    N_("inputs"),
+    N_("output"),
+    N_("local"),
+    N_("upstream"),
+    N_("gradients"),
+    N_("pattern"),
+)
 _ALIGN = ("right", "left", "right", "right", "right", "right", "right", "left")
 
 
-def _cells(row: Row, d: int) -> tuple[str, ...]:
-    """A row's text, one string per column of ``_HEADER``."""
-    return (
-        str(row.step),
-        row.label,
-        "  ".join(f"{n}={format_value(v, d)}" for n, v in zip(row.inputs, row.input_values)),
-        f"{row.output}={format_value(row.output_value, d)}",
-        "  ".join(format_value(v, d) for v in row.local) if row.local is not None else "",
-        format_value(row.upstream, d),
-        "  ".join(
-            _grad_text(row, i, d) for i in range(len(row.inputs)) if row.grads[i] is not None
-        ),
-        ", ".join(row.patterns),
-    )
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _line(cells: tuple, widths: list) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths)).rstrip()
 
 
 def _grad_text(row: Row, i: int, digits: int) -> str:
@@ -312,13 +334,18 @@ def _dimension_rule(rule: str, wire: Wire, inputs: tuple) -> str:
     return " ".join(names) + " : " + " ".join(shapes)
 
 
-def explain(output: Node, digits: int = DIGITS, grad: Any = None) -> Explanation:
+def explain(
+    output: Node, digits: int = DIGITS, grad: Any = None, lang: str | None = None
+) -> Explanation:
     """The backward pass of ``output``'s circuit as rows, in the order backprop takes them
     (numbers shown with ``digits`` significant digits). ``grad`` is the upstream gradient on the
     output, as for ``backward()`` (needed when the output has more than one element). Works the
     same before and after ``backward()``: the gradients shown are those of one backward sweep
-    from ``output``, not what several ``backward()`` calls accumulated in ``.grad``."""
+    from ``output``, not what several ``backward()`` calls accumulated in ``.grad``.
+    ``lang`` (``en``, ``ko``, ``zh``) is the language of the headers and pattern names (default:
+    the current one, see :mod:`chainrule.i18n`)."""
     digits = check_digits(digits)
+    lang = resolve(lang)
     circuit = trace(output)
     steps = circuit.backward_steps(grad)
     totals: dict[Wire, Any] = {}
@@ -362,4 +389,4 @@ def explain(output: Node, digits: int = DIGITS, grad: Any = None) -> Explanation
     if circuit.output.is_leaf and not circuit.output.is_constant:
         seed = np.ones_like(circuit.output.data) if grad is None else grad
         gradients[circuit.output.name] = _plain(seed)
-    return Explanation(circuit, rows, gradients, digits)
+    return Explanation(circuit, rows, gradients, digits, lang)

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import ops
 from .engine import Node
+from .i18n import N_, _
 from .tensor import Tensor
 from .value import Value
 
@@ -89,24 +90,24 @@ _REFUSED_OPERATORS = {
     ast.Not: "not",
 }
 _REFUSED = {
-    ast.Attribute: "attribute access is",
-    ast.Subscript: "subscripts are",
-    ast.Lambda: "lambdas are",
-    ast.ListComp: "comprehensions are",
-    ast.SetComp: "comprehensions are",
-    ast.DictComp: "comprehensions are",
-    ast.GeneratorExp: "comprehensions are",
-    ast.Compare: "comparisons are",
-    ast.BoolOp: "'and'/'or' are",
-    ast.IfExp: "conditional expressions are",
-    ast.Tuple: "tuples are",
-    ast.Dict: "dicts are",
-    ast.Set: "sets are",
-    ast.NamedExpr: "assignment expressions are",
-    ast.Starred: "starred arguments are",
-    ast.JoinedStr: "strings are",
-    ast.Await: "await is",
-    ast.Slice: "slices are",
+    ast.Attribute: N_("attribute access is not allowed in an expression"),
+    ast.Subscript: N_("subscripts are not allowed in an expression"),
+    ast.Lambda: N_("lambdas are not allowed in an expression"),
+    ast.ListComp: N_("comprehensions are not allowed in an expression"),
+    ast.SetComp: N_("comprehensions are not allowed in an expression"),
+    ast.DictComp: N_("comprehensions are not allowed in an expression"),
+    ast.GeneratorExp: N_("comprehensions are not allowed in an expression"),
+    ast.Compare: N_("comparisons are not allowed in an expression"),
+    ast.BoolOp: N_("'and'/'or' are not allowed in an expression"),
+    ast.IfExp: N_("conditional expressions are not allowed in an expression"),
+    ast.Tuple: N_("tuples are not allowed in an expression"),
+    ast.Dict: N_("dicts are not allowed in an expression"),
+    ast.Set: N_("sets are not allowed in an expression"),
+    ast.NamedExpr: N_("assignment expressions are not allowed in an expression"),
+    ast.Starred: N_("starred arguments are not allowed in an expression"),
+    ast.JoinedStr: N_("strings are not allowed in an expression"),
+    ast.Await: N_("await is not allowed in an expression"),
+    ast.Slice: N_("slices are not allowed in an expression"),
 }
 
 
@@ -116,7 +117,9 @@ class ExpressionError(ValueError):
     def __init__(self, message: str, position: int) -> None:
         self.message = message
         self.position = max(1, int(position))
-        super().__init__(f"column {self.position}: {message}")
+        super().__init__(
+            _("column {position}: {message}").format(position=self.position, message=message)
+        )
 
 
 class Expression:
@@ -134,7 +137,7 @@ class Expression:
     def needs_arrays(self) -> bool:
         """Whether the expression only makes sense on arrays (Tensors): it uses ``@``, a list
         literal or a reduction (``sum``, ``mean``, one-argument ``max``/``min``)."""
-        for op, arg, _ in self._program:
+        for op, arg, _position in self._program:
             if op == "array" or (op == "binary" and arg is ast.MatMult):
                 return True
             if op == "call" and _is_reduction(arg[0], arg[1]):
@@ -147,7 +150,8 @@ class Expression:
         missing = [n for n in self.names if n not in values]
         if missing:
             raise ExpressionError(
-                f"no value given for '{missing[0]}'", self._first_position(missing[0])
+                _("no value given for '{name}'").format(name=missing[0]),
+                self._first_position(missing[0]),
             )
         stack: list[Any] = []
         for op, arg, position in self._program:
@@ -174,10 +178,10 @@ def _what(op: str, arg: Any) -> str:
     if op == "call":
         return f"{arg[0]}()"
     if op == "array":
-        return "list"
+        return _("list")
     if op == "binary":
-        return f"operator {_BINARY[arg][0]}"
-    return "unary -" if op == "neg" else "value"
+        return _("operator {symbol}").format(symbol=_BINARY[arg][0])
+    return _("unary -") if op == "neg" else _("value")
 
 
 def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
@@ -191,7 +195,9 @@ def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise TypeError(
-            f"the value of '{arg}' must be a Value, Tensor or number, got {type(value).__name__}"
+            _("the value of '{name}' must be a Value, Tensor or number, got {type}").format(
+                name=arg, type=type(value).__name__
+            )
         )
     if op == "neg":
         return -stack.pop()
@@ -201,14 +207,18 @@ def _run(op: str, arg: Any, stack: list, values: Mapping[str, Any]) -> Any:
         right, left = stack.pop(), stack.pop()
         result = _BINARY[arg][1](left, right)
         if isinstance(result, complex):
-            raise ValueError(f"{left!r} ** {right!r} is not a real number")
+            raise ValueError(
+                _("{left} ** {right} is not a real number").format(
+                    left=repr(left), right=repr(right)
+                )
+            )
         return result
     name, count, axis = arg
     args = stack[-count:]
     del stack[-count:]
     if _is_reduction(name, count):
         if not isinstance(args[0], Tensor):
-            raise TypeError("it reduces an array: give array values (e.g. --at x=[1,2,3])")
+            raise TypeError(_("it reduces an array: give array values (e.g. --at x=[1,2,3])"))
         return REDUCTIONS[name](args[0], axis=axis)
     if name in ELEMENTWISE:
         return ELEMENTWISE[name](args[0])
@@ -224,7 +234,7 @@ def _is_reduction(name: str, count: int) -> bool:
 
 def _matmul(a: Any, b: Any) -> Any:
     if not (isinstance(a, Tensor) or isinstance(b, Tensor)):
-        raise TypeError("it multiplies arrays: give array values (e.g. --at W=[[1,2],[3,4]])")
+        raise TypeError(_("it multiplies arrays: give array values (e.g. --at W=[[1,2],[3,4]])"))
     return ops.matmul(a, b)
 
 
@@ -240,24 +250,29 @@ def parse(text: str) -> Expression:
     if not isinstance(text, str):
         raise TypeError(f"parse() needs a str, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
+        raise ExpressionError(
+            _("expression is longer than {limit} characters").format(limit=MAX_LENGTH),
+            MAX_LENGTH + 1,
+        )
     for mark in ("\n", "\r"):
         if mark in text:
-            raise ExpressionError("an expression must fit on one line", text.index(mark) + 1)
+            raise ExpressionError(_("an expression must fit on one line"), text.index(mark) + 1)
     source = text.lstrip(" \t\f")
     shift = len(text) - len(source)
     if not source.strip():
-        raise ExpressionError("empty expression", 1)
+        raise ExpressionError(_("empty expression"), 1)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         message = (exc.msg or "invalid syntax").split(" (")[0]
         column = exc.offset or len(source.rstrip()) + 1  # 0: the text ended too early
-        raise ExpressionError(f"syntax error: {message}", shift + column) from None
+        raise ExpressionError(
+            _("syntax error: {message}").format(message=message), shift + column
+        ) from None
     except (RecursionError, MemoryError):
-        raise ExpressionError("expression is nested too deeply", 1) from None
+        raise ExpressionError(_("expression is nested too deeply"), 1) from None
     except ValueError as exc:
-        raise ExpressionError(f"syntax error: {exc}", 1) from None
+        raise ExpressionError(_("syntax error: {message}").format(message=exc), 1) from None
     return _compile(text, source, shift, tree.body)
 
 
@@ -287,25 +302,33 @@ def _children(node: ast.AST, position: int, source: str, shift: int) -> list[ast
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ExpressionError(f"only numbers are allowed as constants, not {value!r}", position)
+            raise ExpressionError(
+                _("only numbers are allowed as constants, not {value}").format(value=repr(value)),
+                position,
+            )
         return []
     if isinstance(node, ast.Name):
         if node.id.startswith("__") or node.id.endswith("__"):
-            raise ExpressionError(f"name '{node.id}' is not allowed", position)
+            raise ExpressionError(_("name '{name}' is not allowed").format(name=node.id), position)
         if node.id in functions():
-            raise ExpressionError(f"'{node.id}' is a function: call it as {node.id}(...)", position)
+            raise ExpressionError(
+                _("'{name}' is a function: call it as {name}(...)").format(name=node.id), position
+            )
         return []
     if isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
             raise ExpressionError(
-                f"operator {_REFUSED_OPERATORS.get(type(node.op), '?')} is not supported", position
+                _("operator {symbol} is not supported").format(
+                    symbol=_REFUSED_OPERATORS.get(type(node.op), "?")
+                ),
+                position,
             )
         return [node.operand]
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
             symbol = _REFUSED_OPERATORS.get(type(node.op), type(node.op).__name__)
             raise ExpressionError(
-                f"operator {symbol} is not supported (use + - * / **)",
+                _("operator {symbol} is not supported (use + - * / ** @)").format(symbol=symbol),
                 _operator_column(source, shift, node),
             )
         return [node.left, node.right]
@@ -313,8 +336,12 @@ def _children(node: ast.AST, position: int, source: str, shift: int) -> list[ast
         return _call_arguments(node, position, source, shift)
     if isinstance(node, ast.List):
         return []
-    what = _REFUSED.get(type(node), f"{type(node).__name__} is")
-    raise ExpressionError(f"{what} not allowed in an expression", position)
+    message = _REFUSED.get(type(node))
+    if message is None:
+        raise ExpressionError(
+            _("{what} is not allowed in an expression").format(what=type(node).__name__), position
+        )
+    raise ExpressionError(_(message), position)
 
 
 def _operator_column(source: str, shift: int, node: ast.BinOp) -> int:
@@ -330,30 +357,47 @@ def _call_arguments(node: ast.Call, position: int, source: str, shift: int) -> l
     func = node.func
     known = ", ".join(functions())
     if not isinstance(func, ast.Name):
-        raise ExpressionError(f"only the functions {known} can be called", position)
+        raise ExpressionError(
+            _("only the functions {known} can be called").format(known=known), position
+        )
     name = func.id
     if name not in functions():
-        raise ExpressionError(f"unknown function '{name}' (known: {known})", position)
+        raise ExpressionError(
+            _("unknown function '{name}' (known: {known})").format(name=name, known=known), position
+        )
     count = len(node.args)
     if any(isinstance(a, ast.Starred) for a in node.args):
-        raise ExpressionError("starred arguments are not allowed in an expression", position + 4)
+        raise ExpressionError(_("starred arguments are not allowed in an expression"), position + 4)
     if node.keywords:
         if (
             not _is_reduction(name, count)
             or len(node.keywords) > 1
             or (node.keywords[0].arg != "axis")
         ):
-            what = "axis=" if _is_reduction(name, count) else "no keyword arguments"
-            raise ExpressionError(f"{name}() takes {what}", position)
+            message = (
+                _("{name}() takes axis= only")
+                if _is_reduction(name, count)
+                else _("{name}() takes no keyword arguments")
+            )
+            raise ExpressionError(message.format(name=name), position)
         _axis(node.keywords[0].value, _column(source, shift, node.keywords[0].value))
     if name in ELEMENTWISE and count != 1:
-        raise ExpressionError(f"{name}() takes exactly 1 argument, got {count}", position)
+        raise ExpressionError(
+            _("{name}() takes exactly 1 argument, got {count}").format(name=name, count=count),
+            position,
+        )
     if name in REDUCTIONS and name not in PAIRWISE and count != 1:
-        raise ExpressionError(f"{name}() takes exactly 1 argument, got {count}", position)
+        raise ExpressionError(
+            _("{name}() takes exactly 1 argument, got {count}").format(name=name, count=count),
+            position,
+        )
     if name in PAIRWISE and name not in REDUCTIONS and count < 2:
-        raise ExpressionError(f"{name}() takes at least 2 arguments, got {count}", position)
+        raise ExpressionError(
+            _("{name}() takes at least 2 arguments, got {count}").format(name=name, count=count),
+            position,
+        )
     if count == 0:
-        raise ExpressionError(f"{name}() needs an argument", position)
+        raise ExpressionError(_("{name}() needs an argument").format(name=name), position)
     return list(node.args)
 
 
@@ -369,7 +413,7 @@ def _axis(node: ast.AST, position: int) -> int:
         and node.value < 64
     ):
         return sign * node.value
-    raise ExpressionError("axis= must be a whole number, e.g. axis=0 or axis=-1", position)
+    raise ExpressionError(_("axis= must be a whole number, e.g. axis=0 or axis=-1"), position)
 
 
 def _instruction(node: ast.AST, position: int) -> tuple:
@@ -377,9 +421,11 @@ def _instruction(node: ast.AST, position: int) -> tuple:
         try:
             number = float(node.value)
         except OverflowError:
-            raise ExpressionError(f"number {node.value} is too large", position) from None
+            raise ExpressionError(
+                _("number {value} is too large").format(value=node.value), position
+            ) from None
         if not math.isfinite(number):
-            raise ExpressionError("number is too large for a float", position)
+            raise ExpressionError(_("number is too large for a float"), position)
         return ("number", number, position)
     if isinstance(node, ast.Name):
         return ("name", node.id, position)
@@ -403,7 +449,7 @@ def _literal(root: ast.AST, position: int) -> np.ndarray:
     while work:
         node, depth = work.pop()
         if depth > 32:
-            raise ExpressionError("list is nested too deeply", position)
+            raise ExpressionError(_("list is nested too deeply"), position)
         if isinstance(node, ast.List):
             shapes.setdefault(depth, set()).add(len(node.elts))
             work.extend((e, depth + 1) for e in reversed(node.elts))
@@ -413,7 +459,7 @@ def _literal(root: ast.AST, position: int) -> np.ndarray:
     sizes = [shapes[d] for d in sorted(shapes)]
     if any(len(s) != 1 for s in sizes) or 0 in sizes[0]:
         raise ExpressionError(
-            "a list must be rectangular (every row as long, numbers at one depth) and not empty",
+            _("a list must be rectangular (every row as long, numbers at one depth) and not empty"),
             position,
         )
     shape = tuple(next(iter(s)) for s in sizes[:-1])
@@ -427,13 +473,13 @@ def _literal_number(node: ast.AST, position: int) -> float:
         node = node.operand
     value = getattr(node, "value", None) if isinstance(node, ast.Constant) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExpressionError("a list may hold only numbers (or lists of numbers)", position)
+        raise ExpressionError(_("a list may hold only numbers (or lists of numbers)"), position)
     try:
         number = sign * float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise ExpressionError("a number in the list is too large for a float", position)
+        raise ExpressionError(_("a number in the list is too large for a float"), position)
     return number
 
 
@@ -444,20 +490,24 @@ def parse_value(text: str) -> float | np.ndarray:
     if not isinstance(text, str):
         raise TypeError(f"parse_value() needs a str, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"value is longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
+        raise ExpressionError(
+            _("value is longer than {limit} characters").format(limit=MAX_LENGTH), MAX_LENGTH + 1
+        )
     source = text.strip()
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(
-            f"'{text}' is not a number or a list of numbers", exc.offset or 1
+            _("'{text}' is not a number or a list of numbers").format(text=text), exc.offset or 1
         ) from None
     except (RecursionError, MemoryError, ValueError):
-        raise ExpressionError("value is nested too deeply", 1) from None
+        raise ExpressionError(_("value is nested too deeply"), 1) from None
     node = tree.body
     if isinstance(node, ast.List):
         return _literal(node, 1)
     try:
         return _literal_number(node, 1)
     except ExpressionError:
-        raise ExpressionError(f"'{text}' is not a number or a list of numbers", 1) from None
+        raise ExpressionError(
+            _("'{text}' is not a number or a list of numbers").format(text=text), 1
+        ) from None

@@ -68,3 +68,15 @@ def float_in(minimum: float, maximum: float = math.inf, strict: bool = False):
         return value
 
     return parse
+
+
+def add_lang_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--lang`` option: the language of the command's messages and narration."""
+    from ..i18n import LANGUAGES
+
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="language of the messages: en, ko (한국어) or zh (中文) (default: from "
+        "CHAINRULE_LANG or the locale, else en)",
+    )

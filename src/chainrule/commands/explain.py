@@ -30,9 +30,11 @@ from ..draw import GraphvizMissing, dot_program, draw
 from ..engine import Node
 from ..explain import DIGITS, explain, format_value
 from ..expr import ExpressionError, functions, parse, parse_value
+from ..i18n import _, using
 from ..notes import EXAMPLES
 from ..tensor import tensor
 from ..value import Value
+from . import add_lang_option
 
 STEP = 1e-6
 """The step of the centered differences in the gradient check."""
@@ -84,11 +86,17 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"significant digits shown, 1 to 15 (default: {DIGITS})",
     )
+    add_lang_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Explain the expression or example; returns the exit code."""
+    """Explain the expression or example; returns the exit code, in the language of ``--lang``."""
+    with using(args.lang):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         title, build, point = _circuit(args)
         output = build(**point)
@@ -99,17 +107,20 @@ def run(args: argparse.Namespace) -> int:
         explanation = explain(output, digits=args.digits)
     except (ArithmeticError, ValueError) as exc:
         print(
-            f"chainrule explain: the backward pass failed at {_point_text(point)}: {exc}",
+            "chainrule explain: "
+            + _("the backward pass failed at {point}: {error}").format(
+                point=_point_text(point), error=exc
+            ),
             file=sys.stderr,
         )
         return 2
     print(title)
-    print("\nforward")
+    print("\n" + _("forward"))
     print(_indent(explanation.forward_lines()))
-    print("\nbackward, from the output back (each gradient = local gradient x upstream)")
+    print("\n" + _("backward, from the output back (each gradient = local gradient x upstream)"))
     print(_indent(str(explanation).splitlines()))
-    print("\ngradients")
-    print(_indent(explanation.gradient_lines() or ["(no inputs)"]))
+    print("\n" + _("gradients"))
+    print(_indent(explanation.gradient_lines() or [_("(no inputs)")]))
     print("\n" + _gradient_check(build, point, explanation.gradients))
     return _write_diagrams(args, output)
 
@@ -119,7 +130,7 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Node], dict[s
     values = _assignments(args.at)
     if args.example is not None:
         if args.expression is not None:
-            raise UsageError("give an expression or --example, not both")
+            raise UsageError(_("give an expression or --example, not both"))
         example = EXAMPLES[args.example]
         point = {
             name: float(p.default) for name, p in inspect.signature(example).parameters.items()
@@ -127,18 +138,23 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Node], dict[s
         for name in values:
             if name not in point:
                 raise UsageError(
-                    f"--at {name}: the {args.example} example has no input '{name}' "
-                    f"(its inputs: {', '.join(point)})"
+                    _(
+                        "--at {name}: the {example} example has no input '{name}' (its inputs: "
+                        "{inputs})"
+                    ).format(name=name, example=args.example, inputs=", ".join(point))
                 )
         point.update(values)
         summary = (example.__doc__ or "").strip().splitlines()[0]
-        return f"{args.example}: {summary}\nat {_point_text(point)}", example, point
+        at = _("at {point}").format(point=_point_text(point))
+        return f"{args.example}: {summary}\n{at}", example, point
     if args.expression is None:
-        raise UsageError('give an expression to explain, e.g. "(x + y) * z", or --example NAME')
+        raise UsageError(_('give an expression to explain, e.g. "(x + y) * z", or --example NAME'))
     expression = parse(args.expression)
     for name in values:
         if name not in expression.names:
-            raise UsageError(f"--at {name}: '{name}' does not appear in the expression")
+            raise UsageError(
+                _("--at {name}: '{name}' does not appear in the expression").format(name=name)
+            )
     arrays = expression.needs_arrays or any(np.ndim(v) for v in values.values())
 
     def build(**point: Any) -> Node:
@@ -149,14 +165,17 @@ def _circuit(args: argparse.Namespace) -> tuple[str, Callable[..., Node], dict[s
         out = expression.build(inputs)
         if np.size(out.data) != 1:
             raise UsageError(
-                f"the expression gives an array of shape {np.shape(out.data)}, not one number; "
-                f"explain a number made from it, e.g. sum({expression.text})"
+                _(
+                    "the expression gives an array of shape {shape}, not one number; explain a "
+                    "number made from it, e.g. sum({text})"
+                ).format(shape=np.shape(out.data), text=expression.text)
             )
         if out.name is None:
             out.name = "f"
         return out
 
-    title = f"f = {expression.text}" + (f"\nat {_point_text(values)}" if values else "")
+    at = _("at {point}").format(point=_point_text(values))
+    title = f"f = {expression.text}" + (f"\n{at}" if values else "")
     return title, build, values
 
 
@@ -168,10 +187,12 @@ def _assignments(items: list[str]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name.isidentifier():
             raise UsageError(
-                f"--at {item}: write each value as NAME=VALUE, e.g. x=-2 or x=[0.2,0.4]"
+                _("--at {item}: write each value as NAME=VALUE, e.g. x=-2 or x=[0.2,0.4]").format(
+                    item=item
+                )
             )
         if name in values:
-            raise UsageError(f"--at {item}: '{name}' is given twice")
+            raise UsageError(_("--at {item}: '{name}' is given twice").format(item=item, name=name))
         try:
             values[name] = parse_value(text)
         except ExpressionError as exc:
@@ -208,40 +229,43 @@ def _gradient_check(build: Callable[..., Node], point: dict[str, Any], analytic:
             continue
         exact = np.asarray(analytic[name])
         if np.iscomplexobj(exact) or not np.all(np.isfinite(exact)):
-            return f"gradient check: skipped (the gradient on {name} is {analytic[name]})"
+            return _("gradient check: skipped (the gradient on {name} is {value})").format(
+                name=name, value=analytic[name]
+            )
         numeric = np.zeros(np.shape(value))
         for index in np.ndindex(numeric.shape):
             at = f"{name}={_value_text(value)}"
             element = float(np.asarray(value)[index])
             if element + STEP == element or element - STEP == element:
-                return (
-                    f"gradient check: could not be made (the step h={STEP:g} is below the float "
-                    f"resolution at {at})"
-                )
+                return _(
+                    "gradient check: could not be made (the step h={step} is below the float "
+                    "resolution at {at})"
+                ).format(step=f"{STEP:g}", at=at)
             try:
                 plus = float(build(**{**point, name: _nudged(value, index, STEP)}).data)
                 minus = float(build(**{**point, name: _nudged(value, index, -STEP)}).data)
             except (ExpressionError, ValueError, ArithmeticError):
-                return f"gradient check: skipped (the function is not defined around {at})"
+                return _(
+                    "gradient check: skipped (the function is not defined around {at})"
+                ).format(at=at)
             if not (math.isfinite(plus) and math.isfinite(minus)):
-                return (
-                    f"gradient check: could not be made (f is {plus:g} and {minus:g} at "
-                    f"{at} ± {STEP:g}, so the numeric derivative is not finite)"
-                )
+                return _(
+                    "gradient check: could not be made (f is {plus} and {minus} at {at} ± "
+                    "{step}, so the numeric derivative is not finite)"
+                ).format(plus=f"{plus:g}", minus=f"{minus:g}", at=at, step=f"{STEP:g}")
             numeric[index] = (plus - minus) / (2 * STEP)
         errors.append(float(np.max(relative_error(exact, numeric))))
     if not errors:
-        return "gradient check: no inputs to check"
+        return _("gradient check: no inputs to check")
     worst = max(errors)
     verdict = (
-        "ok"
+        _("ok")
         if worst < 1e-6
-        else ("CHECK FAILED (or the function has a kink here, as max/relu/abs do at a tie or 0)")
+        else _("CHECK FAILED (or the function has a kink here, as max/relu/abs do at a tie or 0)")
     )
-    return (
-        f"gradient check (centered differences, h={STEP:g}): max relative error "
-        f"{format_value(worst, 1)}  {verdict}"
-    )
+    return _(
+        "gradient check (centered differences, h={step}): max relative error {error}  {verdict}"
+    ).format(step=f"{STEP:g}", error=format_value(worst, 1), verdict=verdict)
 
 
 def _nudged(value: Any, index: tuple, step: float) -> Any:
@@ -259,7 +283,7 @@ def _write_diagrams(args: argparse.Namespace, output: Node) -> int:
     diagram = draw(output, collapse=args.collapse, digits=args.digits)
     print()
     if diagram.note:
-        print(f"diagram: {diagram.note}")
+        print(_("diagram: {note}").format(note=diagram.note))
     for path, fmt in targets:
         if not path:
             continue
@@ -268,8 +292,10 @@ def _write_diagrams(args: argparse.Namespace, output: Node) -> int:
             fallback = path.with_suffix(".dot")
             fallback.write_text(diagram.dot, encoding="utf-8")
             print(
-                f"note: Graphviz's 'dot' program is not installed, so {path} was not written; "
-                f"wrote the DOT text to {fallback} (apt-get install graphviz to render it)",
+                _(
+                    "note: Graphviz's 'dot' program is not installed, so {path} was not written; "
+                    "wrote the DOT text to {fallback} (apt-get install graphviz to render it)"
+                ).format(path=path, fallback=fallback),
                 file=sys.stderr,
             )
             continue
@@ -277,7 +303,11 @@ def _write_diagrams(args: argparse.Namespace, output: Node) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             diagram.save(path, fmt)
         except (OSError, GraphvizMissing, RuntimeError) as exc:
-            print(f"chainrule explain: cannot write {path}: {exc}", file=sys.stderr)
+            print(
+                "chainrule explain: "
+                + _("cannot write {path}: {error}").format(path=path, error=exc),
+                file=sys.stderr,
+            )
             return 1
-        print(f"diagram: wrote {path}")
+        print(_("diagram: wrote {path}").format(path=path))
     return 0

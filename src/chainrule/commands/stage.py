@@ -20,8 +20,10 @@ import numpy as np
 
 from ..engine import GateError
 from ..expr import ExpressionError, functions, parse
+from ..i18n import _, using
 from ..stage import stage
 from ..tensor import Tensor, tensor
+from . import add_lang_option
 from .explain import UsageError, _assignments
 
 
@@ -62,11 +64,17 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="write array stages as plain expressions instead of out= calls",
     )
+    add_lang_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the staged code; returns the exit code."""
+    """Print the staged code; returns the exit code, in the language of ``--lang``."""
+    with using(args.lang):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         print(_source(args), end="")
     except (UsageError, ExpressionError, GateError) as exc:
@@ -80,15 +88,19 @@ def _source(args: argparse.Namespace) -> str:
     expression = parse(args.expression)
     names = expression.names
     if not names:
-        raise UsageError("the expression has no variables to differentiate")
+        raise UsageError(_("the expression has no variables to differentiate"))
     values = _assignments(args.at)
     for name in values:
         if name not in names:
-            raise UsageError(f"--at {name}: '{name}' does not appear in the expression")
+            raise UsageError(
+                _("--at {name}: '{name}' does not appear in the expression").format(name=name)
+            )
     wrt = args.wrt or list(names)
     for name in wrt:
         if name not in names:
-            raise UsageError(f"--wrt {name}: '{name}' does not appear in the expression")
+            raise UsageError(
+                _("--wrt {name}: '{name}' does not appear in the expression").format(name=name)
+            )
     shape = _shape(args.shape)
 
     def f(*inputs: Tensor) -> Tensor:  # no local variables: they would name stages
@@ -113,8 +125,14 @@ def _shape(text: str | None) -> tuple:
         shape = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise UsageError(
-            f"--shape {text}: write the shape as sizes separated by commas, e.g. 64,10"
+            _("--shape {text}: write the shape as sizes separated by commas, e.g. 64,10").format(
+                text=text
+            )
         ) from None
     if not shape or any(n < 1 for n in shape) or np.prod(shape) > 10**7:
-        raise UsageError(f"--shape {text}: sizes must be positive (and at most 10**7 elements)")
+        raise UsageError(
+            _("--shape {text}: sizes must be positive (and at most 10**7 elements)").format(
+                text=text
+            )
+        )
     return shape
