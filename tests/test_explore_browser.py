@@ -240,3 +240,49 @@ def test_served_page_recomputes_in_python(page):
         page.click("[data-role=explore]")
         page.wait_for_function("() => document.querySelector('[data-role=error]').hidden")
         assert number(page, '[data-grad="z"]') == pytest.approx(2.0)
+
+
+def test_the_module_keeps_anywidgets_contract(page):
+    """The ES module's default export renders from an anywidget-style model: a changed input is
+    sent with model.set('inputs') + save_changes(), and new data from Python redraws the page."""
+    pytest.importorskip("uvicorn")
+    from explore_server import running_server
+
+    from chainrule.explore.server import create_app
+
+    with running_server(create_app("(x + y) * z", {"x": -2.0, "y": 5.0, "z": -4.0})) as url:
+        page.goto(url + "/")
+        result = page.evaluate(
+            """async () => {
+              const widget = (await import("./explorer.js")).default;
+              const first = JSON.parse(document.getElementById("chainrule-data").textContent);
+              const state = { data: first.data, inputs: first.inputs, error: "", mode: "live" };
+              const handlers = {}, sent = [];
+              const model = {
+                get: (k) => state[k],
+                set: (k, v) => { state[k] = v; },
+                save_changes: () => sent.push(JSON.stringify(state.inputs)),
+                on: (name, cb) => { (handlers[name] ||= []).push(cb); },
+                off: () => {},
+              };
+              const el = document.createElement("div");
+              document.body.append(el);
+              const destroy = widget.render({ model, el });
+              const field = el.querySelector('[data-role=input][data-name="z"]');
+              field.value = "2";
+              field.dispatchEvent(new Event("change"));
+              const before = el.querySelector('[data-grad="x"]').textContent;
+              const body = JSON.stringify({ expression: "(x + y) * z", inputs: state.inputs });
+              const response = await fetch("./api/explore", { method: "POST", body });
+              const reply = await response.json();
+              state.data = reply.data;  // what Python sends back
+              handlers["change:data"].forEach((cb) => cb());
+              const after = el.querySelector('[data-grad="x"]').textContent;
+              destroy();
+              const box = !!el.querySelector("[data-role=expression]");
+              return { sent, before, after, hasExpressionField: box };
+            }"""
+        )
+    assert result["sent"] == ['{"x":-2,"y":5,"z":2}']
+    assert (result["before"], result["after"]) == ("-4", "2")
+    assert result["hasExpressionField"] is False  # a widget has inputs, not an expression box

@@ -297,6 +297,8 @@ export function mount(el, model) {
     const n = steps().length;
     counter.textContent = n ? `step ${state.pos} of ${n}` : "no backward steps";
     toolbar.querySelector("[data-role=play]").textContent = state.timer ? "pause ❚❚" : "play ▶▶";
+    toolbar.querySelector("[data-role=prev]").disabled = state.pos === 0;
+    toolbar.querySelector("[data-role=next]").disabled = state.pos >= n;
     if (!data) return;
     const current = state.pos > 0 ? steps()[state.pos - 1] : null;
     for (const g of circuit.querySelectorAll(".cr-current, .cr-done, .cr-feeding, .cr-writing")) {
