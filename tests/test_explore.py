@@ -314,16 +314,34 @@ def test_cli_serve_refuses_bad_input_in_one_line(capsys):
 
 
 def test_cli_serve_warns_when_shared(monkeypatch, capsys):
+    import socket
+
     uvicorn = pytest.importorskip("uvicorn")
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    assert main(["serve", "--host", "0.0.0.0", "--port", "8123"]) == 0
-    assert calls == [{"host": "0.0.0.0", "port": 8123, "log_level": "warning"}]
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: calls.append(sockets))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["serve", "--host", "0.0.0.0", "--port", str(port)]) == 0
+    assert len(calls) == 1 and calls[0][0].fileno() == -1  # bound, handed over, closed after
     captured = capsys.readouterr()
     assert "warning: listening on 0.0.0.0" in captured.err
-    assert "http://0.0.0.0:8123/" in captured.out
-    assert main(["serve", "--port", "8124"]) == 0
+    assert f"http://0.0.0.0:{port}/" in captured.out
+    assert main(["serve", "--port", str(port)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_cli_serve_busy_port_is_one_line(capsys):
+    import socket
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
 
 
 def test_cli_explore_with_vectors_matches_the_notes(tmp_path):

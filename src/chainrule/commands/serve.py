@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from typing import Any
 
@@ -89,15 +90,34 @@ def run(args: argparse.Namespace) -> int:
             "network can open this page; use the default 127.0.0.1 to keep it private",
             file=sys.stderr,
         )
+    try:
+        sock = _listen(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"chainrule serve: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr
+        )
+        return 1
     print(
         f"chainrule serve: http://{_url_host(args.host)}:{args.port}/  (Ctrl-C to stop)", flush=True
     )
-    try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    except (OSError, SystemExit) as exc:
-        print(f"chainrule serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+    with sock:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so that a busy port is one clear error before the
+    server starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _loopback(host: str) -> bool:
