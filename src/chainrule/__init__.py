@@ -7,7 +7,7 @@ upstream gradient by it, gate by gate in reverse topological order, adding where
 from . import data, diagnostics, distributed, nn, optim, train
 from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .draw import Diagram, draw
-from .engine import GateError, enable_grad, is_grad_enabled, no_grad
+from .engine import GateError, GateTypeError, GateValueError, enable_grad, is_grad_enabled, no_grad
 from .explain import Explanation, explain
 from .explore import Explorer, explore
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
@@ -83,6 +83,8 @@ __all__ = [
     "linear_combination",
     "Gate",
     "GateError",
+    "GateTypeError",
+    "GateValueError",
     "Tensor",
     "Value",
     "abs",

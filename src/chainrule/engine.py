@@ -23,6 +23,8 @@ import numpy as np
 
 __all__ = [
     "GateError",
+    "GateTypeError",
+    "GateValueError",
     "Node",
     "RemovableHandle",
     "backward",
@@ -35,8 +37,24 @@ __all__ = [
 ]
 
 
-class GateError(ValueError):
-    """A gate was used wrongly: bad input, bad shapes, or a backward of the wrong arity."""
+class GateError(Exception):
+    """A gate was used wrongly: bad input, bad shapes, or a backward of the wrong arity.
+
+    The common base of chainrule's gate errors, following Python's convention below it: a wrong
+    *value* is a :class:`GateValueError` (also a ``ValueError``; what ``GateError(...)`` itself
+    creates), a wrong *type* a :class:`GateTypeError` (also a ``TypeError``). So
+    ``except cr.GateError`` catches both, and ``except TypeError`` only the type errors."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> GateError:
+        return super().__new__(GateValueError if cls is GateError else cls, *args, **kwargs)
+
+
+class GateValueError(GateError, ValueError):
+    """A gate got an argument of the right type but a wrong value (shape, range, size)."""
+
+
+class GateTypeError(GateError, TypeError):
+    """A gate got an argument of the wrong type (float labels, a non-integer shape or axis)."""
 
 
 class _GradModeLocal(threading.local):

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .engine import NO_OPTIONS as _NO_OPTIONS
-from .engine import GateError, Node, _GradMode, is_complex
+from .engine import GateError, GateTypeError, Node, _GradMode, is_complex
 from .gate import record_nodes
 from .ops import arithmetic as ar
 
@@ -112,7 +112,7 @@ class Tensor(Node):
                 f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}"
             )
         if seed.dtype.kind not in "fiu":
-            raise GateError(f"backward(): grad must be a real array, got dtype {seed.dtype}")
+            raise GateTypeError(f"backward(): grad must be a real array, got dtype {seed.dtype}")
         if not np.isfinite(seed).all():
             raise GateError("backward(): the seed gradient contains inf or nan")
         return seed.astype(self.data.dtype, copy=False)
@@ -484,7 +484,7 @@ def _operand(other: Any) -> Any:
     """The other operand of a binary operator: a node, or a constant array."""
     if isinstance(other, Node):
         if not isinstance(other, Tensor):
-            raise GateError(f"cannot combine a Tensor with a {type(other).__name__}")
+            raise GateTypeError(f"cannot combine a Tensor with a {type(other).__name__}")
         return other
     if isinstance(other, (list, tuple)):
         return np.asarray(other)

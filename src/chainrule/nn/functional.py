@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..engine import GateError, Node
+from ..engine import GateError, GateTypeError, Node
 from ..gate import Gate
 from ..ops.conv import conv2d
 from ..ops.norm import batch_norm, group_norm, layer_norm
@@ -201,7 +201,7 @@ def _check_labels(scores: Any, labels: Any, name: str) -> np.ndarray:
         )
     y = labels if type(labels) is np.ndarray else _data(labels)
     if y.dtype.kind not in "iu":
-        raise GateError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
+        raise GateTypeError(f"{name}: labels must be integers (class indices), got dtype {y.dtype}")
     if y.shape != (shape[0],):
         raise GateError(
             f"{name}: labels of shape {y.shape} do not match {shape[0]} samples (expected "

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GateError, Node
+from ..engine import GateError, GateTypeError, Node
 
 
 def raw(value: Any) -> Any:
@@ -51,11 +51,13 @@ def normalize_axis(axis: Any, ndim: int, gate: str) -> tuple | None:
     elif isinstance(axis, (tuple, list)):
         axes = tuple(axis)
     else:
-        raise GateError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
+        raise GateTypeError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)):
-            raise GateError(f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}")
+            raise GateTypeError(
+                f"gate '{gate}': axis must be an int or a tuple of ints, got {axis!r}"
+            )
         if not -ndim <= a < ndim:
             raise GateError(
                 f"gate '{gate}': axis {a} is out of range for an array of {ndim} dimension(s)"

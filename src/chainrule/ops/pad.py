@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GateError, Node
+from ..engine import GateError, GateTypeError, Node
 from ..gate import Gate
 
 
@@ -50,7 +50,7 @@ def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> Any:
     if any(w < 0 for w in widths):
         raise GateError(f"gate 'pad': negative padding (cropping) is not supported, got {pad!r}")
     if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
-        raise GateError(f"gate 'pad': value must be a number, got {value!r}")
+        raise GateTypeError(f"gate 'pad': value must be a number, got {value!r}")
     pairs = [(int(widths[i]), int(widths[i + 1])) for i in range(0, len(widths), 2)]
     full = ((0, 0),) * (len(shape) - len(pairs)) + tuple(reversed(pairs))
     return Pad.apply(x, widths=full, value=float(value))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GateError
+from ..engine import GateError, GateTypeError
 from ..gate import Gate
 from ._util import normalize_axis, raw
 
@@ -214,12 +214,17 @@ class Stack(Gate):
 
 def reshape(x: Any, *shape: Any) -> Any:
     """``x`` with a new shape (one dimension may be -1), like ``ndarray.reshape``."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, np.ndarray)):
         shape = tuple(shape[0])
     data = raw(x)
+    bad = [s for s in shape if not isinstance(s, (int, np.integer)) or isinstance(s, bool)]
+    if bad:
+        raise GateTypeError(
+            f"gate 'reshape': a shape holds integers, got {bad[0]!r} in {tuple(shape)!r}"
+        )
     try:
         target = _resolve_shape(np.shape(data), tuple(int(s) for s in shape))
-    except (TypeError, ValueError) as err:
+    except ValueError as err:
         raise GateError(f"gate 'reshape': {err}") from None
     if target == np.shape(data):
         return x
@@ -301,7 +306,7 @@ def _normalize_index(index: Any) -> tuple:
         if isinstance(item, list):  # [] is an empty integer index, as in NumPy
             item = np.asarray(item, dtype=np.intp if not item else None)
         if isinstance(item, np.ndarray) and item.dtype.kind not in "biu":
-            raise GateError(
+            raise GateTypeError(
                 f"gate 'getitem': index arrays must be integer or boolean, got {item.dtype}"
             )
         out.append(item)
