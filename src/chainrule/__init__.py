@@ -41,7 +41,25 @@ from .ops import (
     transpose,
     where,
 )
+from .ops.arrange import argmax, argmin, flip, moveaxis, repeat, roll, tile, tril, triu
+from .ops.contract import diagonal, einsum, norm, outer, tensordot  # (cr.trace: the reader)
 from .ops.reduce import max, mean, min, sum  # noqa: A004 - NumPy's names, as in np.sum
+from .ops.special import (
+    arctan2,
+    ceil,
+    exp2,
+    expm1,
+    floor,
+    hypot,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    sign,
+    square,
+)
+from .ops.stats import cumprod, cumsum, prod, std, var
+from .ops.trig import arccos, arcsin, arcsinh, arctan, arctanh, cos, cosh, sin, sinh, tan
 from .stage import Staged, StageError, stage
 from .tensor import Tensor, arange, ones, randn, tensor, zeros
 from .trace import Circuit, trace
@@ -125,4 +143,45 @@ __all__ = [
     "transpose",
     "where",
     "zeros",
+    "arccos",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "argmax",
+    "argmin",
+    "ceil",
+    "cos",
+    "cosh",
+    "cumprod",
+    "cumsum",
+    "diagonal",
+    "einsum",
+    "exp2",
+    "expm1",
+    "flip",
+    "floor",
+    "hypot",
+    "log10",
+    "log1p",
+    "log2",
+    "logaddexp",
+    "moveaxis",
+    "norm",
+    "outer",
+    "prod",
+    "repeat",
+    "roll",
+    "sign",
+    "sin",
+    "sinh",
+    "square",
+    "std",
+    "tan",
+    "tensordot",
+    "tile",
+    "tril",
+    "triu",
+    "var",
 ]

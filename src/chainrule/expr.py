@@ -26,6 +26,7 @@ import numpy as np
 from . import ops
 from .engine import Node
 from .i18n import N_, _
+from .ops import special, trig
 from .tensor import Tensor
 from .value import Value
 
@@ -52,9 +53,23 @@ ELEMENTWISE: dict[str, Callable[[Any], Any]] = {
     "relu": ops.relu,
     "abs": ops.absolute,
     "sqrt": ops.sqrt,
+    **{
+        name: getattr(module, name)
+        for module, names in (
+            (trig, "sin cos tan arcsin arccos arctan sinh cosh arcsinh arctanh"),
+            (special, "sign floor ceil square expm1 log1p log2 log10 exp2"),
+        )
+        for name in names.split()
+    },
 }
 """Functions of one argument, applied element by element."""
-PAIRWISE: dict[str, Callable[[Any, Any], Any]] = {"max": ops.maximum, "min": ops.minimum}
+PAIRWISE: dict[str, Callable[[Any, Any], Any]] = {
+    "max": ops.maximum,
+    "min": ops.minimum,
+    "arctan2": special.arctan2,
+    "hypot": special.hypot,
+    "logaddexp": special.logaddexp,
+}
 """Functions of two or more arguments, folded from the left."""
 REDUCTIONS: dict[str, Callable[..., Any]] = {
     "sum": ops.reduce.sum,

@@ -13,6 +13,7 @@ from .engine import NO_OPTIONS as _NO_OPTIONS
 from .engine import GateError, GateTypeError, Node, _GradMode, is_complex
 from .gate import record_nodes
 from .ops import arithmetic as ar
+from .ops import arrange, contract, numpy_api, stats
 
 
 def _refs_seen_by_callee(array: np.ndarray) -> int:
@@ -58,7 +59,13 @@ class Tensor(Node):
     __slots__ = ()
     _data_type = np.ndarray
     _staging = False  # True while cr.stage traces a function: reading traced values is refused
-    __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray * Tensor)
+
+    # --- NumPy's functions on tensors (np.exp(t), np.sum(t), ndarray * t) run chainrule's gates
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return numpy_api.array_ufunc(ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return numpy_api.array_function(func, args, kwargs)
 
     def __init__(
         self, data: Any, dtype: Any = None, requires_grad: bool = False, name: str | None = None
@@ -391,6 +398,38 @@ class Tensor(Node):
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Stable log(sum(exp)) over ``axis``."""
         return ops.LogSumExp.apply(self, axis, keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """Product over ``axis`` (NumPy's ``prod``)."""
+        return stats.prod(self, axis, keepdims)
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Variance over ``axis`` with ``ddof`` delta degrees of freedom (NumPy's ``var``)."""
+        return stats.var(self, axis, ddof, keepdims)
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        """Standard deviation over ``axis`` (NumPy's ``std``)."""
+        return stats.std(self, axis, ddof, keepdims)
+
+    def cumsum(self, axis: Any = None) -> Tensor:
+        """Running sum along ``axis`` (NumPy's ``cumsum``)."""
+        return stats.cumsum(self, axis)
+
+    def cumprod(self, axis: Any = None) -> Tensor:
+        """Running product along ``axis`` (NumPy's ``cumprod``)."""
+        return stats.cumprod(self, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal of two axes (NumPy's ``diagonal``)."""
+        return contract.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The sum of the diagonal (NumPy's ``trace``)."""
+        return contract.trace(self, offset, axis1, axis2)
+
+    def repeat(self, repeats: Any, axis: Any = None) -> Tensor:
+        """Each element repeated along ``axis`` (NumPy's ``repeat``)."""
+        return arrange.repeat(self, repeats, axis)
 
     def softmax(self, axis: int = -1) -> Tensor:
         """Softmax along ``axis``."""
