@@ -4,10 +4,10 @@ Every ```python block of docs/tutorial.md (and of README.md, where it has any) i
 order, in one namespace per file, inside a temporary working directory. Conventions:
 
 - a ```python block immediately followed by a ```text block must print exactly that text;
-- a ```console block's ``$ chainrule ...`` lines are run through ``chainrule.cli.main`` in the
-  same directory; each must exit with 0 and, when lines follow it, print exactly those lines
-  (wall-clock times such as ``0.22 s`` and ``0:00:01`` are masked before comparing); other
-  ``$`` lines (installing) are not run;
+- a ```console block's ``$ chainrule ...`` (or ``$ .venv/bin/chainrule ...``) lines are run
+  through ``chainrule.cli.main`` in the same directory; each must exit with 0 and, when lines
+  follow it, print exactly those lines (wall-clock times such as ``0.22 s`` and ``0:00:01``
+  are masked before comparing); other ``$`` lines (installing) are not run;
 - a ```python block whose first line is ``# doc-test: skip`` is not run.
 
 The code executed is this repository's own documentation, never user input.
@@ -73,6 +73,7 @@ def console_commands(markdown: str) -> list[tuple[Block, str, str]]:
         parts = re.split(r"^\$ ", block.text, flags=re.MULTILINE)[1:]
         for part in parts:
             command, _, output = part.partition("\n")
+            command = command.removeprefix(".venv/bin/")  # the README's way to reach it
             if command.startswith("chainrule "):
                 commands.append((block, command, output))
     return commands

@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         ("distributed_training.py", "training accuracy"),
         ("staged_training.py", "training accuracy"),
         ("train_spiral.py", "same predictions = True"),
+        ("circuit_pictures.py", "wrote 15 pictures"),
     ],
 )
 def test_example_runs(script, expected, tmp_path):
