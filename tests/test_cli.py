@@ -86,3 +86,14 @@ def test_ctrl_c_in_any_command_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(stage, "run", interrupted)
     assert main(["stage", "x"]) == 130
     assert _one_line(capsys.readouterr().err) == "chainrule stage: interrupted"
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    from chainrule.commands import stage
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(stage, "run", exhausted)
+    assert main(["stage", "x"]) == 1
+    assert "out of memory" in _one_line(capsys.readouterr().err)

@@ -281,12 +281,29 @@ def test_hostile_archives_raise_checkpoint_errors(tmp_path, spoil, message):
 def test_declared_sizes_above_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
     path = tmp_path / "bomb.npz"
     with open(path, "wb") as f:
-        np.savez_compressed(f, w=np.zeros(2**22))  # 32 MiB of zeros in a ~33 KB file
+        np.savez_compressed(f, w=np.zeros(2**20))  # 8 MiB of zeros in a ~8 KB file
     assert path.stat().st_size < 100_000
     reads = []
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: reads.append(a))
-    with pytest.raises(CheckpointError, match="declares 33554560 bytes of data, more than"):
-        cr.load(path, max_bytes=2**24)
+    with pytest.raises(CheckpointError, match="declares 8388736 bytes of data, more than"):
+        cr.load(path, max_bytes=2**22)
     assert reads == []
     monkeypatch.undo()
-    assert cr.load(path)["w"].shape == (2**22,)
+    assert cr.load(path)["w"].shape == (2**20,)
+
+
+def test_a_zip_bomb_is_refused_by_its_ratio_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.npz"
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2**24,)}  # 128 MiB of zeros
+    chunk = bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("w.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, header)
+            for _ in range(128):
+                member.write(chunk)
+    assert path.stat().st_size < (1 << 27) // 100
+    reads = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: reads.append(a))
+    with pytest.raises(CheckpointError, match=r"in a file of \d+ bytes \(more than 100x"):
+        cr.load(path)
+    assert reads == []

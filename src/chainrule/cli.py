@@ -6,10 +6,9 @@ Each subcommand lives in its own module under ``chainrule.commands`` and registe
 
 A user error never ends in a traceback: bad usage is one line and exit 2, a
 :class:`~chainrule.commands.CommandError` one line and its code, Ctrl-C one line and exit 130,
-and output piped into a reader that stops early (``| head``) one line and exit 141 (as a shell
-reports SIGPIPE).
-A terminal that cannot show a character (a non-UTF-8 locale) gets a replacement character instead
-of an error.
+running out of memory one line and exit 1, and output piped into a reader that stops early
+(``| head``) one line and exit 141 (as a shell reports SIGPIPE). A terminal that cannot show a
+character (a non-UTF-8 locale) gets a replacement character instead of an error.
 """
 
 from __future__ import annotations
@@ -101,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(
+            f"chainrule {args.command}: out of memory (try smaller sizes or shapes)",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # The reader went away (`| head`): send the rest of the output nowhere, say so once.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -11,9 +11,10 @@ or the mode of the file it replaces), and renames it over the target; any error 
 temporary file and leaves the previous checkpoint intact.
 
 Loading never runs code and never trusts the file: no pickles; only stored or deflated, unencrypted
-members; the sizes the archive declares are checked against ``max_bytes`` and every ``.npy``
-header against its member's size before anything is allocated; every array is read in full before
-anything is returned. Every unreadable file raises :class:`CheckpointError`.
+members; the sizes the archive declares are checked against ``max_bytes`` (and, above 64 MiB,
+against 100 times the file's own size) and every ``.npy`` header against its member's size before
+anything is allocated; every array is read in full before anything is returned. Every unreadable
+file raises :class:`CheckpointError`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ __all__ = ["MAX_BYTES", "CheckpointError", "load", "save"]
 
 FORMAT = b"chainrule.state_dict 1"  # the archive's comment; each member's comment is its key
 MAX_BYTES = 1 << 32  # 4 GiB: the default cap on what an archive may declare, uncompressed
+# Above 64 MiB, an archive may declare at most MAX_RATIO times its own size: deflate can reach
+# ~1000x only on near-constant data, so a small file claiming gigabytes is a zip bomb, not weights.
+MAX_RATIO, RATIO_FLOOR = 100, 1 << 26
 _NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -122,8 +126,9 @@ def _sync_folder(folder: str) -> None:
 def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
     """Read a state dict written by :func:`save` (or ``np.savez``); never unpickles.
 
-    Archives declaring more than ``max_bytes`` of uncompressed data are refused before anything
-    is read. Any unreadable file raises :class:`CheckpointError`."""
+    Archives declaring more than ``max_bytes`` of uncompressed data, or more than 64 MiB at over
+    100 times the file's size (a zip bomb), are refused before anything is read. Any unreadable
+    file raises :class:`CheckpointError`."""
     target = os.fspath(path)
     if not os.path.isfile(target):
         raise FileNotFoundError(f"load: no checkpoint file at {target!r}")
@@ -164,6 +169,12 @@ def _read_archive(archive: zipfile.ZipFile, target: str, max_bytes: int) -> dict
         raise CheckpointError(
             f"load: {target!r} declares {declared} bytes of data, more than the limit of "
             f"{max_bytes} (pass max_bytes= to load larger checkpoints)"
+        )
+    stored = os.path.getsize(target)
+    if declared > RATIO_FLOOR and declared > MAX_RATIO * stored:
+        raise CheckpointError(
+            f"load: {target!r} declares {declared} bytes of data in a file of {stored} bytes "
+            f"(more than {MAX_RATIO}x, as a zip bomb does); not read"
         )
     for name, info in infos.items():
         if info.flag_bits & 0x1:

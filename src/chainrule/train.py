@@ -394,8 +394,10 @@ class Trainer:
 
     # --- pictures ---------------------------------------------------------------------------------
     def plot(self, path: str | os.PathLike, title: str = "") -> None:
-        """Write the loss and accuracy curves per epoch to an image (needs matplotlib)."""
-        plot_history(self.history, path, title)
+        """Write the loss and accuracy curves per epoch to an image (needs matplotlib), the best
+        validation epoch marked."""
+        best = self.best_epoch if self.x_val is not None and self.best_epoch else None
+        plot_history(self.history, path, title, best_epoch=best)
 
 
 def read_info(state: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -413,9 +415,13 @@ def read_info(state: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 
 def plot_history(
-    history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str
+    history: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    title: str,
+    best_epoch: int | None = None,
 ) -> None:
-    """Loss (log scale) and train/validation accuracy per epoch, side by side, as an image."""
+    """Loss (log scale) and train/validation accuracy per epoch, side by side, as an image;
+    ``best_epoch`` (the one whose parameters the model keeps) is marked on the accuracy plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -430,6 +436,10 @@ def plot_history(
     ax_acc.plot(epochs, history["train_acc"], label="train")
     if history.get("val_acc"):
         ax_acc.plot(epochs, history["val_acc"], label="validation")
+    if best_epoch is not None:
+        best = history["val_acc"][best_epoch - 1]
+        ax_acc.plot([best_epoch], [best], "o", color="C1", fillstyle="none", markersize=9)
+        ax_acc.axvline(best_epoch, color="0.6", linestyle=":", label=f"kept: epoch {best_epoch}")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1.02)

@@ -536,7 +536,8 @@ def _report(
         table.add_row("data parallel", f"{ranks} ranks (MPI), batch {size // ranks} on each")
     table.add_row("final loss", f"{history['loss'][-1]:.4f}")
     table.add_row(
-        "train accuracy", f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples)"
+        "train accuracy",
+        f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples, last epoch)",
     )
     if trainer.x_val is not None:
         table.add_row(
