@@ -537,7 +537,8 @@ def _report(
     table.add_row("final loss", f"{history['loss'][-1]:.4f}")
     table.add_row(
         "train accuracy",
-        f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples, last epoch)",
+        f"{history['train_acc'][-1]:.1%} ({len(trainer.y_train)} samples"
+        + (", last epoch)" if trainer.x_val is not None else ")"),
     )
     if trainer.x_val is not None:
         table.add_row(
