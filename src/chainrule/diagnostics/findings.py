@@ -242,13 +242,10 @@ def _dead(diag: Diagnostics) -> list[Finding]:
 
 
 def _bias_words(diag: Diagnostics, layer: str) -> str:
-    """The mean bias of the layer that feeds ``layer`` (the one run just before it), when it is
-    clearly negative: all-negative biases are a classic way to kill ReLUs."""
-    order = diag.layer_order
-    at = order.index(layer)
-    if at == 0:
-        return ""
-    bias = getattr(diag.layers[order[at - 1]], "bias", None)
+    """The mean bias of the layer that feeds ``layer``, when it is clearly negative:
+    all-negative biases are a classic way to kill ReLUs."""
+    feeding = diag.feeding(layer)
+    bias = None if feeding is None else feeding.bias
     if bias is None or not bias.size:
         return ""
     mean = float(np.mean(bias.data))

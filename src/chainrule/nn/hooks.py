@@ -171,7 +171,8 @@ def _zeros(node: Any, grad: Any) -> Any:
 def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     """Run ``module(*args, **kwargs)`` through its forward pre-hooks, its forward, its forward
     hooks and, if it has any, its backward hooks; PyTorch's order."""
-    for hook, with_kwargs in list(module._forward_pre_hooks.values()):
+    pre_hooks = module._forward_pre_hooks
+    for hook, with_kwargs in list(pre_hooks.values()) if pre_hooks else ():
         if with_kwargs:
             result = hook(module, args, kwargs)
             if result is not None:
@@ -189,7 +190,8 @@ def call_with_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     if (module._backward_hooks or module._backward_pre_hooks) and is_grad_enabled():
         args, call = _wrap_inputs(module, args)
     output = module.forward(*args, **kwargs)
-    for hook, with_kwargs in list(module._forward_hooks.values()):
+    hooks = module._forward_hooks
+    for hook, with_kwargs in list(hooks.values()) if hooks else ():
         result = hook(module, args, kwargs, output) if with_kwargs else hook(module, args, output)
         if result is not None:
             output = result
