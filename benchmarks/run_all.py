@@ -16,6 +16,7 @@ SCRIPTS = (
     "bench_stage.py",
     "bench_train.py",
     "bench_distributed.py",
+    "bench_diagnostics.py",
 )
 
 
