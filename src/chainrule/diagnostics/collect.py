@@ -239,7 +239,7 @@ class Diagnostics:
             self._take_parameters(self._current)
 
     def record_accuracy(self, accuracy: float, split: str = "train") -> None:
-        """Record an accuracy (e.g. per epoch, on the training or validation set) at this step."""
+        """Record an accuracy measured at this step (per epoch, on training or validation data)."""
         self.accuracies.setdefault(split, []).append((self.steps, float(accuracy)))
 
     def record_divergence(self, loss: Any) -> None:
