@@ -17,6 +17,7 @@ SCRIPTS = (
     "bench_train.py",
     "bench_distributed.py",
     "bench_diagnostics.py",
+    "bench_explore.py",
 )
 
 
