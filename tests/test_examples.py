@@ -15,6 +15,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ("script", "expected"),
     [
         ("distributed_training.py", "training accuracy"),
+        ("explore_network.py", "modules: 0: Linear, 1: ReLU, 2: Linear"),
         ("staged_training.py", "training accuracy"),
         ("train_spiral.py", "same predictions = True"),
         ("circuit_pictures.py", "wrote 15 pictures"),

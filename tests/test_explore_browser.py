@@ -184,7 +184,8 @@ def test_tensor_wires_show_shape_and_heatmaps(page, tmp_path):
     page.click('.cr-circuit g.wire[data-name="W"]')
     assert page.locator("[data-role=heat-value]").count() == 1
     assert page.locator("[data-role=heat-gradient]").count() == 1
-    assert "shape (2,2)" in text(page, ".cr-heatfig figcaption")
+    assert "shape (2,2)" in text(page, "[data-role=wire] .cr-heatfig figcaption")
+    assert page.locator("[data-role=step-heatmaps] canvas").count() >= 3
 
 
 def test_a_network_expands_a_module(page, tmp_path):

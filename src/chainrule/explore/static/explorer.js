@@ -413,6 +413,14 @@ export function mount(el, model) {
     }
     if (step.patterns.length) stepPanel.append(h("p", { class: "cr-pattern" }, step.patterns.join(", ")));
     for (const rule of step.rules) stepPanel.append(h("pre", { class: "cr-rule" }, rule));
+    // tensors: the upstream gradient and each input's value and gradient as small heatmaps
+    const maps = [];
+    if (step.upstream.heat) maps.push(heatmap(`upstream d${step.name}`, step.upstream, 96));
+    for (const inp of step.inputs) {
+      if (inp.value.heat) maps.push(heatmap(inp.name, inp.value, 96));
+      if (inp.grad && inp.grad.heat && open) maps.push(heatmap(`d${inp.name}`, inp.grad, 96));
+    }
+    if (maps.length) stepPanel.append(h("div", { class: "cr-heatrow", "data-role": "step-heatmaps" }, maps));
     if (guesses.length) {
       const feedback = h("p", { class: "cr-feedback", "data-role": "feedback" });
       const check = () => {
@@ -479,10 +487,10 @@ export function mount(el, model) {
     }
   }
 
-  function heatmap(what, v) {
+  function heatmap(what, v, width = 216) {
     const { rows, cols, data: cells, lo, hi, total } = v.heat;
     const scale = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
-    const size = Math.max(4, Math.min(18, Math.floor(216 / Math.max(rows, cols))));
+    const size = Math.max(2, Math.min(18, Math.floor(width / Math.max(rows, cols))));
     const canvas = h("canvas", { width: cols * size, height: rows * size, class: "cr-heat", "data-role": `heat-${what}` });
     const ctx = canvas.getContext("2d");
     cells.forEach((x, k) => {
