@@ -13,6 +13,7 @@ from .explore import Explorer, explore
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
 from .io import load, save
+from .layercheck import check_layer
 from .ops import (
     absolute,
     broadcast_to,
@@ -91,6 +92,7 @@ __all__ = [
     "GradcheckError",
     "grad",
     "gradcheck",
+    "check_layer",
     "hessian",
     "jacobian",
     "numerical_grad",

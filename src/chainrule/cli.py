@@ -1,5 +1,5 @@
 """The ``chainrule`` command line: ``explain``, ``stage``, ``explore``, ``serve``, ``train``,
-``demo``.
+``check``, ``demo``.
 
 Each subcommand lives in its own module under ``chainrule.commands`` and registers itself with
 ``register(subparsers)``, setting ``run(args) -> exit code`` as its handler.
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from . import __version__
 from .commands import CommandError
 
-COMMANDS = ("explain", "stage", "explore", "serve", "train", "demo")
+COMMANDS = ("explain", "stage", "explore", "serve", "train", "check", "demo")
 
 
 _ROLE = re.compile(r":\w+:`(~?)([^`]+)`")
