@@ -139,3 +139,10 @@ def test_the_command_line_speaks_korean_and_chinese(capsys):
     assert "미분할 변수가 없습니다" in capsys.readouterr().err
     with pytest.raises(ExpressionError, match="unknown function"):
         parse("foo(x)")  # the command put the language back
+
+
+def test_the_demo_tours_in_chinese(tmp_path, capsys):
+    assert main(["demo", "--lang", "zh", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "=== 讲义中的电路: 前向值和梯度 ===" in out and "\n前向传播\n" in out
+    assert "神经元 (一个 σ 门)" in out and "=== 写入的文件 ===" in out

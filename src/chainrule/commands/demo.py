@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import notes
+from ..explain import _width
+from ..i18n import _, using
 from ..trace import trace
 from ..value import Value
-from . import int_at_least, writable_folder
+from . import add_lang_option, int_at_least, writable_folder
 
 STAGED_EXPRESSION = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
 
@@ -32,11 +34,12 @@ def register(subparsers: Any) -> None:
         default=2000,
         help="epochs of the closing spiral training run (default: 2000)",
     )
+    add_lang_option(parser)
     parser.set_defaults(run=run)
 
 
 def _heading(text: str) -> None:
-    print(f"\n=== {text} " + "=" * max(0, 76 - len(text)))
+    print(f"\n=== {text} " + "=" * max(0, 76 - _width(text)))
 
 
 def _print_circuit(name: str, output: Value) -> None:
@@ -44,9 +47,12 @@ def _print_circuit(name: str, output: Value) -> None:
     circuit = trace(output)
     leaves = ", ".join(f"{w.name}={w.data:g}" for w in circuit.inputs)
     grads = ", ".join(f"d{w.name}={w.node.grad:.6g}" for w in circuit.inputs)
-    print(f"{name:<22} inputs   {leaves}")
-    print(f"{'':<22} output   {circuit.output.name} = {output.data:.6g}")
-    print(f"{'':<22} gradient {grads}")
+    labels = [_("inputs"), _("output"), _("gradients")]
+    width = max(_width(label) for label in labels) + 1
+    pad = [label + " " * (width - _width(label)) for label in labels]
+    print(f"{name}{' ' * max(1, 23 - _width(name))}{pad[0]}{leaves}")
+    print(f"{'':<22} {pad[1]}{circuit.output.name} = {output.data:.6g}")
+    print(f"{'':<22} {pad[2]}{grads}")
 
 
 def _neuron_with_sigmoid_gate() -> Value:
@@ -59,23 +65,29 @@ def _neuron_with_sigmoid_gate() -> Value:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the tour; returns the first failing step's exit code, else 0."""
+    """Run the tour in the language of ``--lang``; returns the first failing step's exit code,
+    else 0."""
+    with using(args.lang):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..cli import main
 
     out = Path(writable_folder(args.out))
 
-    _heading("The notes' circuits: forward values and gradients")
+    _heading(_("The notes' circuits: forward values and gradients"))
     for name, build in notes.EXAMPLES.items():
         _print_circuit(name, build())
-    _print_circuit("neuron (one σ gate)", _neuron_with_sigmoid_gate())
+    _print_circuit(_("neuron (one σ gate)"), _neuron_with_sigmoid_gate())
 
     steps = [
         (
-            "Step by step: f = (x + y) z",
+            _("Step by step: f = (x + y) z"),
             ["explain", "--example", "chain", "--svg", str(out / "chain.svg")],
         ),
         (
-            "Step by step: the 2-D sigmoid neuron",
+            _("Step by step: the 2-D sigmoid neuron"),
             [
                 "explain",
                 "--example",
@@ -86,9 +98,12 @@ def run(args: argparse.Namespace) -> int:
                 str(out / "neuron.png"),
             ],
         ),
-        ("Staged backprop code for " + STAGED_EXPRESSION, ["stage", STAGED_EXPRESSION]),
         (
-            "Training a 2-layer net on the spiral",
+            _("Staged backprop code for {expression}").format(expression=STAGED_EXPRESSION),
+            ["stage", STAGED_EXPRESSION],
+        ),
+        (
+            _("Training a 2-layer net on the spiral"),
             [
                 "train",
                 "--data",
@@ -102,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
             ],
         ),
     ]
+    lang = ["--lang", args.lang] if args.lang else []
     for title, argv in steps:
         _heading(title)
-        code = main(argv)
+        code = main(argv + (lang if argv[0] != "train" else []))
         if code:
             return code
 
-    _heading("Files written")
+    _heading(_("Files written"))
     for path in sorted(out.rglob("*")):
         if path.is_file():
             print(f"  {path}")
