@@ -2,10 +2,9 @@
 gates, ``var`` and ``std`` (with ``ddof``) composed of mean, subtraction and sum.
 
 ``cumsum``'s backward is a cumulative sum running the other way (a gate of the same kind), so it
-differentiates again. ``prod`` and ``cumprod`` send back ``grad * (product of the others)``; with
-no zero among the inputs that is ``out / x``. ``prod`` also handles zeros (the product of the
-others from products to the left and to the right); ``cumprod`` refuses an input with a zero
-rather than dividing by it.
+differentiates again. ``prod`` and ``cumprod`` send back ``grad * (product of the others)``,
+computed as products of x with each element in turn replaced by 1 (never ``out / x``, which
+divides by zero), written with the same gates: exact at zeros, to every order.
 """
 
 from __future__ import annotations
@@ -15,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GateError, Node
+from ..engine import GateError
 from ..gate import Gate
 from ._util import keepdims_shape, normalize_axis, raw
-from .elementwise import sqrt
+from .broadcast import broadcast_to
+from .elementwise import sqrt, where
+from .shape import expand_dims, swapaxes, transpose
 
 
 def _shape(x: Any) -> tuple:
@@ -50,76 +51,54 @@ class CumSum(Gate):
         return (CumSum.apply(grad, axis=options["axis"], reverse=not options["reverse"]),)
 
 
+def _each_replaced(x: Any) -> Any:
+    """(..., n) -> (..., n, n): row i is x with its element i replaced by 1 (gates, so it
+    differentiates). Products over a row leave element i out: how prod and cumprod find "the
+    product of the others" exactly, zeros included."""
+    n = _shape(x)[-1]
+    rows = broadcast_to(expand_dims(x, -2), (*_shape(x)[:-1], n, n))
+    return where(np.eye(n, dtype=bool), 1.0, rows)
+
+
 class CumProd(Gate):
-    """Running product along ``axis``: the gradient of x_i is the reversed running sum of
-    grad * out, divided by x_i (an input containing 0 is refused)."""
+    """Running product along the last axis. The gradient of x_i is the sum over j >= i of
+    grad_j times the running product up to j without x_i (a running product of x with x_i
+    replaced by 1): exact with zeros, at n² cost along the axis."""
 
     name = "cumprod"
-    forward_code = "np.cumprod({0}, axis={axis})"
+    forward_code = "np.cumprod({0}, axis=-1)"
 
     @staticmethod
-    def forward(ctx, x, *, axis):
-        out = np.cumprod(x, axis=axis)
-        ctx.save_for_backward(x, out)
-        return out
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cumprod(x, axis=-1)
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        if np.any(raw(x) == 0):
-            raise GateError(
-                "gate 'cumprod': the gradient at an input containing 0 is not supported (it "
-                "would divide by 0)"
-            )
-        return (CumSum.apply(grad * out, axis=ctx.options["axis"], reverse=True) / x,)
+        (x,) = ctx.saved_tensors
+        n = _shape(x)[-1]
+        without = CumProd.apply(_each_replaced(x))  # [..., i, j]: prod_{k <= j, k != i} x_k
+        upper = np.triu(np.ones((n, n), dtype=bool))
+        return ((where(upper, without, 0.0) * expand_dims(grad, -2)).sum(axis=-1),)
 
 
 class Prod(Gate):
-    """Product over ``axis``: each element's gradient is the upstream gradient times the
-    product of the other elements."""
+    """Product over the last axis: each element's gradient is the upstream gradient times the
+    product of the other elements (exact with zeros)."""
 
     name = "prod"
     symbol = "Π"
+    forward_code = "np.prod({0}, axis=-1)"
 
     @staticmethod
-    def forward_code(site):
-        axis, keepdims = site.options["axis"], site.options["keepdims"]
-        extra = "" if axis is None else f", axis={site.lit(axis)}"
-        return site.format("np.prod({0}" + extra + (", keepdims=True" if keepdims else "") + ")")
-
-    @staticmethod
-    def forward(ctx, x, *, axis, keepdims):
-        out = np.prod(x, axis=axis, keepdims=keepdims)
-        ctx.save_for_backward(x, out)
-        return out
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.prod(x, axis=-1)
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        axis = ctx.options["axis"]
-        shape = keepdims_shape(_shape(x), axis)
-        g, out = grad.reshape(shape), out.reshape(shape)
-        if not np.any(raw(x) == 0):
-            return (g * out / x,)
-        if isinstance(x, Node):
-            raise GateError(
-                "gate 'prod': second derivatives at an input containing 0 are not supported"
-            )
-        return (g * _others(x, axis),)
-
-
-def _others(x: np.ndarray, axis: tuple | None) -> np.ndarray:
-    """For each element, the product of the other elements of its reduction (exact with
-    zeros): products to the left times products to the right."""
-    axes = tuple(range(x.ndim)) if axis is None else axis
-    moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
-    flat = moved.reshape(*moved.shape[: moved.ndim - len(axes)], -1)
-    ones = np.ones((*flat.shape[:-1], 1), x.dtype)
-    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-    right = np.flip(
-        np.cumprod(np.concatenate([ones, np.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1
-    )
-    return np.moveaxis((left * right).reshape(moved.shape), tuple(range(-len(axes), 0)), axes)
+        (x,) = ctx.saved_tensors
+        return (expand_dims(grad, -1) * Prod.apply(_each_replaced(x)),)
 
 
 def _axis_one(x: Any, axis: Any, name: str) -> tuple[Any, int]:
@@ -141,13 +120,23 @@ def cumprod(x: Any, axis: Any = None) -> Any:
     """Running product along ``axis`` (of the flattened array when None), as NumPy's
     ``cumprod``."""
     x, axis = _axis_one(x, axis, "cumprod")
-    return CumProd.apply(x, axis=axis)
+    last = len(_shape(x)) - 1
+    if axis == last:
+        return CumProd.apply(x)
+    return swapaxes(CumProd.apply(swapaxes(x, axis, last)), axis, last)
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Product over ``axis`` (an int, a tuple or None for all), as NumPy's ``prod``."""
-    axis = normalize_axis(axis, len(_shape(x)), "prod")
-    return Prod.apply(x, axis=axis, keepdims=bool(keepdims))
+    """Product over ``axis`` (an int, a tuple or None for all), as NumPy's ``prod``: the
+    reduced axes are moved last and flattened into one, which one gate multiplies out."""
+    shape = _shape(x)
+    axes = normalize_axis(axis, len(shape), "prod")
+    axes = tuple(range(len(shape))) if axes is None else axes
+    kept = [a for a in range(len(shape)) if a not in axes]
+    order = (*kept, *axes)
+    moved = transpose(x, order) if order != tuple(range(len(shape))) else x
+    out = Prod.apply(moved.reshape(*[shape[a] for a in kept], -1))
+    return out.reshape(keepdims_shape(shape, axes) if keepdims else tuple(shape[a] for a in kept))
 
 
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
