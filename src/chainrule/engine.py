@@ -459,6 +459,11 @@ class _GraphContext:
     several of them hold the very same object (``Value(a)`` twice with one float ``a``, or a relu
     that returned its input), the input in the saved value's own argument position wins: gates
     save their inputs in argument order.
+
+    A user's gate that saved a value *derived* from its inputs (``3 * x * x``) has its forward
+    run again on the input nodes, so the derived value is a node too and its derivative is kept;
+    if that forward cannot run on nodes, the backward is refused (see :func:`_rerun_forward`).
+    Built-in gates that save derived values recompute them from the input nodes in backward.
     """
 
     def __init__(self, node: Node) -> None:
@@ -466,6 +471,13 @@ class _GraphContext:
         saved = node.saved_tensors
         inputs = node.inputs
         known = [(node._data, node)] + [(inp._data, inp) for inp in inputs]
+        derived = [
+            k
+            for k, value in enumerate(saved)
+            if _is_float_data(value) and not any(value is data for data, _ in known)
+        ]
+        if derived and getattr(node._gate, "_user", False):
+            saved = _rerun_forward(node, derived)
         self.saved_tensors = tuple(
             inputs[k]
             if k < len(inputs) and value is inputs[k]._data
@@ -484,6 +496,45 @@ def _as_node(value: Any, known: list, owner: Node) -> Any:
     if isinstance(value, Node):
         return value
     return owner._constant(value)
+
+
+def _is_float_data(value: Any) -> bool:
+    kind = type(value)
+    if kind is float or isinstance(value, np.floating):
+        return True
+    return kind is np.ndarray and value.dtype.kind == "f"
+
+
+class _Rerun:
+    """The ctx of a forward run again on input nodes: it collects what the forward saves."""
+
+    def __init__(self, node: Node) -> None:
+        self.inputs, self.options = node.inputs, node.options
+        self.saved_tensors: tuple = ()
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved_tensors = values
+
+
+def _rerun_forward(node: Node, derived: list[int]) -> tuple:
+    """What ``node``'s gate saves when its forward runs on the input nodes (recording), for a
+    ``create_graph`` backward that needs the derivative of the derived saved values."""
+    gate = node._gate
+    advice = (
+        f"gate '{gate.name}' saved a value derived from its inputs (saved value {derived[0]}), "
+        "and create_graph needs its derivative; write forward with chainrule operations "
+        "(operators, cr.exp, ...) so that it also runs on chainrule values, or save the inputs "
+        "themselves (ctx.save_for_backward(x)) and compute derived values in backward"
+    )
+    ctx = _Rerun(node)
+    try:
+        gate.forward(ctx, *node.inputs, **node.options)
+    except Exception as exc:
+        raise GateError(f"{advice} (running forward on chainrule values failed: {exc})") from exc
+    saved = ctx.saved_tensors
+    if len(saved) != len(node._saved) or not all(isinstance(saved[k], Node) for k in derived):
+        raise GateError(f"{advice} (on chainrule values forward saved raw data instead)")
+    return saved
 
 
 def _check_arity(node: Node, grads: Any) -> tuple:

@@ -5,12 +5,13 @@ derivatives are exact."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .engine import GateError, Node, gradients, is_grad_enabled
+from .engine import GateError, Node, gradients, is_grad_enabled, topological_order
 from .tensor import Tensor
 
 __all__ = ["grad", "hessian", "jacobian", "value_and_grad", "vjp"]
@@ -47,6 +48,40 @@ def _prepare(args: tuple, nums: tuple) -> tuple[list, list, bool]:
     return args, wrt, nested
 
 
+class _Active(threading.local):
+    """Per thread, the fresh leaves of every transformation whose function is running (outermost
+    first): what an inner transformation's output may depend on through a closure or another
+    argument."""
+
+    def __init__(self) -> None:
+        self.leaves: list[set[int]] = []
+
+
+_active = _Active()
+
+
+def _call(f: Callable, wrt: list, *args: Any, **kwargs: Any) -> Any:
+    """``f(*args, **kwargs)`` with ``wrt`` registered as the running transformation's leaves."""
+    _active.leaves.append({id(w) for w in wrt})
+    try:
+        return f(*args, **kwargs)
+    finally:
+        _active.leaves.pop()
+
+
+def _records(out: Node, nested: bool) -> bool:
+    """Whether the backward of ``out`` must be recorded (``create_graph``): a differentiated
+    argument was itself traced, or grad mode is on and ``out`` depends on a leaf of an enclosing
+    transformation (reached through a closure or another argument). Otherwise that dependence
+    would silently become a constant and the outer derivative would lose it."""
+    if nested:
+        return True
+    if not _active.leaves or not is_grad_enabled() or not out.requires_grad:
+        return False
+    outer = set().union(*_active.leaves)
+    return any(node._gate is None and id(node) in outer for node in topological_order(out))
+
+
 def _check_output(out: Any, what: str) -> Tensor:
     """The function's result as a Tensor: an array or number it returns is a constant."""
     if isinstance(out, (np.ndarray, np.generic, int, float)):
@@ -78,7 +113,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
         nums = _argnums(argnums, len(args))
         call_args, wrt, nested = _prepare(args, nums)
-        out = _check_output(f(*call_args, **kwargs), "grad")
+        out = _check_output(_call(f, wrt, *call_args, **kwargs), "grad")
+        nested = _records(out, nested)
         if out.size != 1:
             raise GateError(f"grad: the function must return one number, got shape {out.shape}")
         if not out.requires_grad:
@@ -105,7 +141,8 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` gives the cotangent pulled back to every
     primal (a tuple, one per primal), i.e. the vector-Jacobian product."""
     call_args, wrt, nested = _prepare(primals, tuple(range(len(primals))))
-    out = _check_output(f(*call_args), "vjp")
+    out = _check_output(_call(f, wrt, *call_args), "vjp")
+    nested = _records(out, nested)
 
     def vjp_fn(cotangent: Any) -> tuple:
         seed = cotangent if isinstance(cotangent, Node) else np.asarray(cotangent)
@@ -130,7 +167,8 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         (n,) = _argnums(argnums, len(args))
         call_args, (x,), nested = _prepare(args, (n,))
-        out = _check_output(f(*call_args, **kwargs), "jacobian")
+        out = _check_output(_call(f, [x], *call_args, **kwargs), "jacobian")
+        nested = _records(out, nested)
         rows = []
         for i in range(out.size):
             seed = np.zeros(out.size, dtype=out.dtype)

@@ -26,6 +26,23 @@ class _Scratch:
 class Gate:
     """Base class of every gate, built-in or user-defined.
 
+    The contract of ``forward(ctx, *inputs, **options)`` and ``backward(ctx, grad)``:
+
+    - ``forward`` gets raw data (floats or ndarrays) and returns the output; ``ctx.inputs``,
+      ``ctx.options`` and ``ctx.save_for_backward(...)`` are available. It may not return complex
+      values.
+    - ``backward`` returns one gradient per input (None where none is needed), each of its
+      input's shape and dtype (a real number for ``Value``), never complex; a user's gate is
+      checked for this at its boundary (:func:`chainrule.engine.check_gradients`).
+    - **Second derivatives** (``create_graph``, ``cr.hessian``, ``cr.grad(cr.grad(f))``):
+      backward then receives nodes (``grad`` and every saved input or output), so write it with
+      operators and chainrule functions (``grad * 3 * x ** 2``, ``cr.exp``), never NumPy on
+      ``.data``: a raw array returned under ``create_graph`` is refused with the gate's name. A
+      value saved in forward that is *derived* from the inputs (``3 * x * x``) is rebuilt by
+      running forward again on the input nodes, which works when forward is written with
+      operators too; otherwise the backward is refused with the gate's name. Saving the inputs
+      themselves and computing derived values in backward always works.
+
     Class attributes describe the gate to the readers of a circuit (diagrams, explanations, staged
     code): ``name`` (defaults to the lower-cased class name), ``symbol`` (how a diagram labels it,
     defaults to ``name``) and ``pattern`` (the notes' name for its backward behaviour, if any).
@@ -34,6 +51,7 @@ class Gate:
     name: ClassVar[str] = "gate"
     symbol: ClassVar[str] = "gate"
     pattern: ClassVar[str | None] = None
+    _user: ClassVar[bool] = False  # defined outside chainrule: checked at its boundary
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -90,6 +108,7 @@ def _check_at_the_boundary(cls: type[Gate]) -> None:
     each of its input's shape and dtype, real; nodes under ``create_graph``). Built-in gates are
     trusted (and tested) instead, so the hot path pays nothing for them."""
     name = cls.name
+    cls._user = True
     if "forward" in cls.__dict__:
         forward = cls.forward
 
