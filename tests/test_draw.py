@@ -262,8 +262,11 @@ def test_named_intermediate_values_carry_their_name_in_grey():
 def test_a_many_element_output_draws_gradients_given_its_upstream_gradient():
     x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
     y = x * 3
-    _, _, _, wires = _structure(cr.draw(y))
+    d = cr.draw(y)
+    _, _, _, wires = _structure(d)
     assert wires["x"] == [(["(2,) float64", "1 2"], [])]
+    assert "no gradients: the output has 2 elements, so pass grad=" in d.note
+    assert d.note in d.dot
     _, _, _, wires = _structure(cr.draw(y, grad=np.array([1.0, -1.0])))
     assert wires["x"] == [(["(2,) float64", "1 2"], ["3 -3"])]
 
@@ -405,3 +408,14 @@ def test_a_two_layer_nets_picture_runs_left_to_right_by_layer():
         xs.setdefault(title, []).append(float(re.search(r'cx="([-\d.]+)"', body).group(1)))
     first, second = sorted(xs["linear"])
     assert first < xs["relu"][0] < second < xs["cross_entropy"][0]
+
+
+def test_jupyter_shows_the_picture_or_what_to_install(monkeypatch):
+    formatters = pytest.importorskip("IPython.core.formatters")
+    if draw_module.dot_program() is not None:
+        bundle, _ = formatters.DisplayFormatter().format(cr.draw(chain()))
+        assert "<svg" in bundle["image/svg+xml"]
+    monkeypatch.setattr(draw_module, "dot_program", lambda: None)
+    bundle, _ = formatters.DisplayFormatter().format(cr.draw(chain()))
+    assert "image/svg+xml" not in bundle
+    assert "apt-get install graphviz" in bundle["text/plain"]

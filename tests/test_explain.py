@@ -325,3 +325,10 @@ def test_a_leaf_output_is_its_own_gradient():
     x = cr.Value(3.0, name="x")
     e = cr.explain(x)
     assert e.rows == [] and e.gradients == {"x": 1.0}
+
+
+def test_jupyter_shows_the_html_table_as_a_cells_last_expression():
+    formatters = pytest.importorskip("IPython.core.formatters")
+    bundle, _ = formatters.DisplayFormatter().format(cr.explain(chain()))
+    assert "<table" in bundle["text/html"] and ">upstream</th>" in bundle["text/html"]
+    assert bundle["text/plain"] == "Explanation(2 steps, output f)"

@@ -214,6 +214,13 @@ def draw(
             )
     groups = _groups(circuit, collapse)
     steps = _steps(circuit, grad) if grads else []
+    out = circuit.output_node
+    if grads and grad is None and out.requires_grad and np.size(out.data) != 1:
+        missing = (
+            f"no gradients: the output has {np.size(out.data)} elements, so pass grad= (its "
+            "upstream gradient, as for backward())"
+        )
+        note = missing if note is None else f"{note}; {missing}"
     dot = _Drawing(circuit, steps, groups, values, grads, rankdir, digits, note).dot()
     return Diagram(dot, note)
 
