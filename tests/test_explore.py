@@ -133,6 +133,9 @@ def test_a_network_is_collapsed_by_module_with_state_dict_names():
     assert "0: Linear" in collapsed and "2: Linear" in collapsed
     assert all(p.name is None for p in net.parameters())  # the model is left as it was
     assert not net[0]._forward_hooks  # the model is left as it was
+    assert all(isinstance(p, nn.Parameter) for p in (net[0].weight, net[2].bias))
+    assert f.data["code"]["note"] == "" and all(s["code"] for s in f.data["steps"])
+    assert "p0_weight" in f.data["code"]["lines"][0]  # staged with the parameters as inputs
 
 
 def test_explore_refuses_bad_input_clearly():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -125,7 +126,12 @@ class Subject:
         with _module_calls(self.model) as groups:
             out = self.build(values)
             circuit = trace(out)
-            code = staged_code(self._positional, list(values), list(values.values()), circuit)
+            names, arrays = list(values), list(values.values())
+            fn = self._positional
+            if self.model is not None:
+                fn, extra_names, extra = _with_parameters(self.fn, names, self.model)
+                names, arrays = names + extra_names, arrays + extra
+            code = staged_code(fn, names, arrays, circuit)
             data = describe(
                 out,
                 title=self.title,
@@ -197,6 +203,47 @@ def _positional(fn: Callable, names: list[str]) -> Callable:
     )
     positional.__name__ = getattr(fn, "__name__", "f")
     return positional
+
+
+def _with_parameters(fn: Callable, names: list[str], model: Any) -> tuple[Callable, list, list]:
+    """``fn`` taking ``model``'s parameters as further positional inputs after ``names``, with
+    their names and arrays: ``cr.stage`` differentiates only with respect to its arguments, so
+    for the length of each call the traced arrays stand in for the parameters (put back after)."""
+    holders: dict[int, list] = {}
+    params: dict[int, tuple[str, Any]] = {}
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            full = f"{module_name}.{name}" if module_name else name
+            params.setdefault(id(param), (full, param))
+            holders.setdefault(id(param), []).append((module, name))
+    order = list(params)
+    taken = set(names)
+    ids = []
+    for key in order:
+        ident = re.sub(r"\W", "_", params[key][0])
+        ident = ident if ident[:1].isalpha() else f"p{ident}"
+        while ident in taken:
+            ident += "_"
+        taken.add(ident)
+        ids.append(ident)
+
+    def with_parameters(*args: Any) -> Any:
+        inputs, traced = args[: len(names)], args[len(names) :]
+        try:
+            for key, value in zip(order, traced):
+                for module, name in holders[key]:
+                    object.__setattr__(module, name, value)
+            return fn(**dict(zip(names, inputs)))
+        finally:
+            for key in order:
+                for module, name in holders[key]:
+                    object.__setattr__(module, name, params[key][1])
+
+    with_parameters.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names + ids]
+    )
+    with_parameters.__name__ = "loss"
+    return with_parameters, ids, [params[key][1].data for key in order]
 
 
 @contextmanager

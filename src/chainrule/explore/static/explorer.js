@@ -498,7 +498,10 @@ export function mount(el, model) {
       ctx.fillRect((k % cols) * size, Math.floor(k / cols) * size, size, size);
     });
     const more = total[0] > rows || total[1] > cols ? ` (top-left ${rows}×${cols} shown)` : "";
-    return h("figure", { class: "cr-heatfig" }, canvas, h("figcaption", {}, `${what}: shape (${v.shape.join(",")}) ${v.dtype}, ${fmt(lo)} … ${fmt(hi)}${more}`));
+    const shape = `(${v.shape.join(",")})`;
+    const caption = width < 216 ? `${what} ${shape}` : `${what}: shape ${shape} ${v.dtype}, ${fmt(lo)} … ${fmt(hi)}${more}`;
+    const figure = h("figure", { class: "cr-heatfig", title: `${what}: ${shape} ${v.dtype}, ${fmt(lo)} … ${fmt(hi)}${more}` }, canvas, h("figcaption", {}, caption));
+    return figure;
   }
 
   // --- the staged code ---------------------------------------------------------------------
