@@ -116,8 +116,9 @@ def test_all_negative_biases_kill_the_relus(digits):
     assert finding.subject == "1"
     assert finding.numbers["dead"] == 1.0
     assert finding.message.startswith(
-        "layer 1: 100% of ReLUs never fired on the 10 sampled batches of the last 100 steps "
-        "(the biases feeding it average -5)"
+        "layer 1: 100% of ReLUs never fired on the 10 sampled batches of the last 100 steps: "
+        "lower the learning rate or the initial weight scale; the biases feeding it average -5: "
+        "start them at 0"
     )
 
 

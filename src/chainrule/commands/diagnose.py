@@ -29,7 +29,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sanity(trainer: Any, console: Any) -> int:
+def sanity(trainer: Any) -> int:
     """Run the sanity checks on the trainer's model, data and optimizer; exit code 0 or 1."""
     from ..diagnostics import sanity_check
 
@@ -44,12 +44,7 @@ def sanity(trainer: Any, console: Any) -> int:
         optim_config=config,
         loss_fn=trainer.loss_fn,
     )
-    for check in report.checks:
-        style = "green" if check.passed else "bold red"
-        console.print(
-            f"[{style}]{'ok  ' if check.passed else 'FAIL'}[/] {check.name}: {check.message}",
-            highlight=False,
-        )
+    print(report)
     return 0 if report.passed else 1
 
 

@@ -453,7 +453,7 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
             )
     console = Console()
     if args.sanity:
-        return diagnose.sanity(trainer, console) if rank == 0 else 0
+        return diagnose.sanity(trainer) if rank == 0 else 0
     diag = diagnose.attach(args, trainer) if rank == 0 else None
     title = f"chainrule train --data {args.data}: {describe_model(args, shape, classes)}"
     progress = RichProgress(f"train {args.data}", console=console)

@@ -232,8 +232,8 @@ def _dead(diag: Diagnostics) -> list[Finding]:
                 "dead_relu",
                 f"layer {name}: {dead:.0%} of ReLUs never fired on the {len(masks)} sampled "
                 f"batch{'es' if len(masks) > 1 else ''} of the last {steps} step"
-                f"{'s' if steps > 1 else ''}{_bias_words(diag, name)}: lower the learning "
-                "rate or the initial weight scale",
+                f"{'s' if steps > 1 else ''}: lower the learning rate or the initial weight "
+                f"scale{_bias_words(diag, name)}",
                 name,
                 {"dead": dead, "batches": len(masks)},
             )
@@ -249,7 +249,7 @@ def _bias_words(diag: Diagnostics, layer: str) -> str:
     if bias is None or not bias.size:
         return ""
     mean = float(np.mean(bias.data))
-    return f" (the biases feeding it average {mean:.3g})" if mean < -0.1 else ""
+    return f"; the biases feeding it average {mean:.3g}: start them at 0" if mean < -0.1 else ""
 
 
 def _saturated(diag: Diagnostics) -> list[Finding]:
