@@ -97,3 +97,30 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(stage, "run", exhausted)
     assert main(["stage", "x"]) == 1
     assert "out of memory" in _one_line(capsys.readouterr().err)
+
+
+def test_a_real_ctrl_c_during_training_keeps_the_last_finished_epoch(tmp_path):
+    import signal
+    import time
+
+    import chainrule as cr
+
+    out = tmp_path / "run"
+    argv = ["train", "--hidden", "8", "--epochs", "1000000", "--checkpoint-every", "50"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", *argv, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    line = _one_line(err.decode())
+    assert line.startswith("chainrule train: interrupted; epoch ") and "--resume" in line
+    epoch = int(line.split("epoch ")[1].split()[0])
+    state = cr.load(out / "checkpoint.npz")
+    assert cr.train.read_info(state)["epoch"] == epoch >= 50

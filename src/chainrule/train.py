@@ -388,9 +388,8 @@ class Trainer:
 
     def _save_snapshot(self) -> None:
         if self._snapshot is not None and self.checkpoint is not None:
-            snapshot, self._snapshot = self._snapshot, None
-            save(self._flatten(snapshot), self.checkpoint)
-            self.saved_epoch = snapshot["epoch"]
+            save(self._flatten(self._snapshot), self.checkpoint)  # Ctrl-C here: fit retries
+            self.saved_epoch, self._snapshot = self._snapshot["epoch"], None
 
     # --- pictures ---------------------------------------------------------------------------------
     def plot(self, path: str | os.PathLike, title: str = "") -> None:
