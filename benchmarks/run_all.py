@@ -15,6 +15,7 @@ SCRIPTS = (
     "bench_tensor.py",
     "bench_stage.py",
     "bench_train.py",
+    "bench_trainer.py",
     "bench_distributed.py",
     "bench_diagnostics.py",
     "bench_explore.py",

@@ -159,7 +159,7 @@ class Trainer:
         }
         self.best_val_acc = -1.0
         self.best_epoch = 0
-        self.best_params = model.state_dict()
+        self._best_params = model.state_dict()  # with a validation set; else the model's own
         self._snapshot: dict[str, Any] | None = None  # last finished epoch, not yet saved
         self.saved_epoch: int | None = None  # the epoch this trainer last wrote to checkpoint
 
@@ -180,7 +180,8 @@ class Trainer:
             self._save_snapshot()
             raise
         self._save_snapshot()
-        self.model.load_state_dict(self.best_params)
+        if self.x_val is not None:
+            self.model.load_state_dict(self._best_params)
         self._emit("on_fit_end")
         return self
 
@@ -271,12 +272,22 @@ class Trainer:
                 correct += int(np.sum(scores.data.argmax(axis=1) == yb))
         return loss_sum / len(x), correct / len(x)
 
+    @property
+    def best_params(self) -> dict[str, np.ndarray]:
+        """A copy of the parameters of the best validation epoch (without a validation set, of
+        the model as it is: the last epoch is the best known)."""
+        if self.x_val is None:
+            return self.model.state_dict()
+        return {k: v.copy() for k, v in self._best_params.items()}
+
     def _keep_best(self) -> None:
-        acc = self.history["val_acc"][-1] if self.x_val is not None else None
-        if acc is None or acc > self.best_val_acc:
-            self.best_val_acc = -1.0 if acc is None else acc
+        if self.x_val is None:  # the last epoch is the best known; nothing to copy
             self.best_epoch = self.epoch
-            self.best_params = self.model.state_dict()
+            return
+        acc = self.history["val_acc"][-1]
+        if acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = acc, self.epoch
+            self._best_params = self.model.state_dict()
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -291,9 +302,10 @@ class Trainer:
 
     def _capture(self) -> dict[str, Any]:
         """A cheap copy of the training state (the histories only by length: they only grow)."""
+        model = self.model.state_dict()
         return {
-            "model": self.model.state_dict(),
-            "best": self.best_params,
+            "model": model,
+            "best": model if self.x_val is None else self._best_params,
             "optim": self.optimizer.state_dict(),
             "rng": self.rng.bit_generator.state,
             "lengths": {k: len(v) for k, v in self.history.items()},
@@ -368,7 +380,7 @@ class Trainer:
         self.epoch, self.step = int(info["epoch"]), int(info["step"])
         self.history = {k: list(v) for k, v in info["history"].items()}
         self.best_val_acc, self.best_epoch = float(info["best_val_acc"]), int(info["best_epoch"])
-        self.best_params = {k: np.array(v) for k, v in best.items()}
+        self._best_params = {k: np.array(v) for k, v in best.items()}
         self.scheduler.last_epoch = self.epoch
         self.meta = dict(info["meta"])
         self._snapshot = None

@@ -45,7 +45,7 @@ DEFAULTS = {
         "epochs": 30,
         "batch_size": 32,
         "val_split": 0.1,
-        "checkpoint_every": 1,
+        "checkpoint_every": 5,
         "lr": {"sgd": 0.1, "adam": 1e-3},
     },
 }
@@ -172,7 +172,7 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="N",
         help="write the checkpoint every N epochs, after the last one and on Ctrl-C "
-        "(default: spiral 100, digits 1)",
+        "(default: spiral 100, digits 5)",
     )
     parser.add_argument(
         "--seed",
