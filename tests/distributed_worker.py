@@ -60,6 +60,14 @@ def train(out: str) -> None:
     used.grad = np.full(3, 2.0 * rank) if rank else None
     dist.allreduce_gradients([used, unused])
 
+    # batch-norm running statistics are averaged in the same Allreduce; dropout masks differ
+    norm = nn.BatchNorm1d(2)
+    norm(cr.tensor(np.array([[0.0, 1.0], [2.0, 3.0]]) + 10.0 * rank))
+    dist.allreduce_gradients(norm)
+    drop = nn.Sequential(nn.Dropout(0.5, seed=0))
+    dist.seed_dropout(drop, seed=0)
+    mask = drop(cr.tensor(np.ones(64))).data
+
     total = dist.all_reduce(np.array([rank + 1.0]))
     biggest = dist.all_reduce(float(rank), op="max")
     from_one = dist.broadcast(np.array([10.0 * rank, 1.0]), src=1)
@@ -74,6 +82,8 @@ def train(out: str) -> None:
         biggest=biggest,
         from_one=from_one,
         seed=np.uint64(dist.rank_seed(0)),
+        running_mean=norm.running_mean,
+        mask=mask,
         **model.module.state_dict(),
     )
 

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("mpi4py", reason="cr.distributed needs mpi4py: pip install 'chainrule[mpi]'")
 
 import chainrule as cr  # noqa: E402
-from chainrule import data  # noqa: E402
+from chainrule import data, nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import distributed_worker as worker  # noqa: E402
@@ -66,6 +66,19 @@ def test_data_parallel_keeps_pytorchs_keys_and_runs_the_module():
     model.allreduce_gradients()  # one rank: the mean of one gradient is itself
     for p, g in zip(net.parameters(), grads):
         np.testing.assert_array_equal(p.grad, g)
+
+
+def test_seed_dropout_keeps_the_model_its_mode_and_its_rates():
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Dropout(0.3), nn.Linear(4, 2, seed=1))
+    model.eval()
+    before = model.state_dict()
+    dist.seed_dropout(model, seed=5)
+    assert isinstance(model[1], nn.Dropout) and model[1].p == 0.3 and not model[1].training
+    assert model.state_dict().keys() == before.keys()
+    model.train()
+    first = model[1](cr.tensor(np.ones(100))).data
+    dist.seed_dropout(model, seed=5)
+    np.testing.assert_array_equal(model[1](cr.tensor(np.ones(100))).data, first)  # seeded
 
 
 @pytest.mark.parametrize(
@@ -133,6 +146,10 @@ def test_two_ranks_of_batch_b_train_like_one_process_of_batch_2b(tmp_path):
         assert r["total"].tolist() == [3.0] and float(r["biggest"]) == 1.0
         assert r["from_one"].tolist() == [10.0, 1.0]
     assert ranks[0]["seed"] != ranks[1]["seed"]
+    assert not np.array_equal(ranks[0]["mask"], ranks[1]["mask"])
+    # batch means (1, 2) and (11, 12): momentum 0.1 from 0, averaged over the two ranks
+    for r in ranks:
+        np.testing.assert_allclose(r["running_mean"], [0.6, 0.7], rtol=1e-12)
 
 
 def test_a_failing_rank_ends_every_rank_with_its_message():

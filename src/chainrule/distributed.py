@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .data import _iterate, _order
+from .nn.layers import Dropout
 from .nn.module import Module, Parameter
 from .tensor import Tensor
 from .train import Callback, Trainer
@@ -47,6 +48,7 @@ __all__ = [
     "is_available",
     "mpiexec",
     "rank_seed",
+    "seed_dropout",
 ]
 
 EXTRA = "pip install 'chainrule[mpi]'"
@@ -223,32 +225,58 @@ def broadcast_parameters(module: Module, src: int = 0) -> None:
 
 def allreduce_gradients(model: Module | Iterable[Parameter]) -> None:
     """Average the ``.grad`` of every parameter over the ranks: one in-place ``Allreduce`` over
-    a single flat buffer (the gradients plus one has-a-gradient flag per parameter). Call it
-    after ``backward`` and before ``optimizer.step()``. A parameter without a gradient counts as
-    zeros; one without a gradient on every rank keeps ``grad = None``. The result is written as
-    plain arrays (a ``create_graph`` gradient is not differentiated through the average)."""
+    a single flat buffer (the gradients, one has-a-gradient flag per parameter, and a module's
+    floating-point buffers). Call it after ``backward`` and before ``optimizer.step()``.
+
+    A parameter without a gradient counts as zeros; one without a gradient on every rank keeps
+    ``grad = None``. The result is written as plain arrays (a ``create_graph`` gradient is not
+    differentiated through the average). Given a module, its floating buffers (batch-norm
+    running statistics, each rank's from its own batches) are averaged in place in the same
+    call, so every rank keeps the same model: the mean of the ranks' running means is the
+    running mean of the whole batch."""
     params = list(model.parameters() if isinstance(model, Module) else model)
+    buffers = []
+    if isinstance(model, Module):
+        buffers = [b for _, b in model.named_buffers() if b.dtype.kind == "f"]
     comm = _comm()
     ranks = comm.Get_size()
-    if ranks == 1 or not params:
+    if ranks == 1 or not params + buffers:
         return
-    dtype = np.result_type(*(p.data.dtype for p in params))
-    sizes = [p.data.size for p in params]
-    total = sum(sizes)
+    arrays = [p.data for p in params] + buffers
+    dtype = np.result_type(*(a.dtype for a in arrays))
+    ends = np.cumsum([a.size for a in arrays])
+    total = int(ends[-1])
     flat = np.empty(total + len(params), dtype=dtype)
-    start = 0
-    for i, (p, n) in enumerate(zip(params, sizes)):
-        grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
-        flat[start : start + n] = 0 if grad is None else grad.ravel()
+    for i, (array, end) in enumerate(zip(arrays, ends)):
+        part = flat[end - array.size : end]
+        if i >= len(params):
+            part[...] = array.ravel()
+            continue
+        grad = params[i].grad
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        part[...] = 0 if grad is None else grad.ravel()
         flat[total + i] = grad is not None
-        start += n
     comm.Allreduce(_mpi().IN_PLACE, flat)
     flat[:total] /= ranks
-    start = 0
-    for i, (p, n) in enumerate(zip(params, sizes)):
-        if flat[total + i]:
-            p.grad = flat[start : start + n].reshape(p.data.shape).astype(p.data.dtype, copy=False)
-        start += n
+    for i, (array, end) in enumerate(zip(arrays, ends)):
+        part = flat[end - array.size : end].reshape(array.shape)
+        if i >= len(params):
+            np.copyto(array, part, casting="unsafe")
+        elif flat[total + i]:
+            params[i].grad = part.astype(array.dtype, copy=False)
+
+
+def seed_dropout(model: Module, seed: int) -> None:
+    """Give every ``Dropout`` of ``model`` its own random stream on this rank, drawn from
+    ``seed`` and the rank (:func:`rank_seed`), so the ranks drop different units as independent
+    processes would; with one shared generator every rank would draw the same masks."""
+    streams = np.random.SeedSequence([int(seed), get_rank()])
+    for _, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Dropout):
+                (stream,) = streams.spawn(1)
+                fresh = Dropout(child.p, generator=np.random.default_rng(stream))
+                parent.add_module(name, fresh.train(child.training))
 
 
 class DataParallel(Module):
@@ -286,7 +314,7 @@ class DataParallelCallback(Callback):
     every backward the gradients are averaged (:func:`allreduce_gradients`); after every epoch
     the epoch's training loss is averaged over the ranks. Only rank 0 writes the checkpoint
     (the others' ``trainer.checkpoint`` becomes None). Put it first among the callbacks, so the
-    others see averaged losses::
+    others see averaged losses, and call :func:`seed_dropout` on a model with dropout::
 
         trainer = Trainer(model, (x, y), callbacks=[cr.distributed.DataParallelCallback()])
     """

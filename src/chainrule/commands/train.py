@@ -460,8 +460,9 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
     if rank == 0:
         trainer.callbacks.insert(0, progress)
     if ranks > 1:
-        from ..distributed import DataParallelCallback
+        from ..distributed import DataParallelCallback, seed_dropout
 
+        seed_dropout(model, args.seed)
         trainer.batch_size = args.batch_size // ranks
         trainer.callbacks.insert(0, DataParallelCallback())
     start = time.perf_counter()
