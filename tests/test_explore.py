@@ -356,3 +356,26 @@ def test_cli_explore_with_vectors_matches_the_notes(tmp_path):
     assert grads["W"] == pytest.approx([0.088, 0.176, 0.104, 0.208])
     assert grads["x"] == pytest.approx([-0.112, 0.636])
     assert data["code"]["note"] == "" and all(s["code"] for s in data["steps"])
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ([[1, 2], [3]], "rectangular"),
+        ([0.0] * 5000, "too large"),
+        ({"a": 1}, "must be a number"),
+    ],
+)
+def test_server_array_inputs_are_checked(client, value, message):
+    reply = client.post("/api/explore", json={"expression": "sum(W)", "inputs": {"W": value}})
+    assert reply.status_code == 400 and message in reply.json()["error"]
+
+
+def test_server_array_inputs_give_the_notes_numbers(client):
+    inputs = {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]}
+    body = client.post(
+        "/api/explore", json={"expression": "sum((W @ x)**2)", "inputs": inputs}
+    ).json()
+    assert body["inputs"] == inputs
+    grads = {g["name"]: g["grad"]["heat"]["data"] for g in body["data"]["gradients"]}
+    assert grads["W"] == pytest.approx([0.088, 0.176, 0.104, 0.208])

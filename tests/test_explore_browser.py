@@ -287,3 +287,30 @@ def test_the_module_keeps_anywidgets_contract(page):
     assert result["sent"] == ['{"x":-2,"y":5,"z":2}']
     assert (result["before"], result["after"]) == ("-4", "2")
     assert result["hasExpressionField"] is False  # a widget has inputs, not an expression box
+
+
+def test_served_page_takes_arrays(page):
+    """The notes' vectorized example in the served page: W typed as nested lists, the
+    gradients recomputed by chainrule (dW = 2 (W x) x^T)."""
+    pytest.importorskip("uvicorn")
+    from explore_server import running_server
+
+    from chainrule.explore.server import create_app
+
+    W, x = [[0.1, 0.5], [-0.3, 0.8]], [0.2, 0.4]
+    with running_server(create_app("sum((W @ x)**2)", {"W": W, "x": x})) as url:
+        page.goto(url + "/")
+        assert text(page, '[data-grad="W"]') == "[[0.088 0.176] [0.104 0.208]]"
+        field = page.locator('[data-role=array][data-name="W"]')
+        field.fill("[[1, 0], [0, 1]]")
+        field.dispatch_event("change")
+        page.wait_for_function(
+            "() => document.querySelector('[data-grad=W]').textContent "
+            "!== '[[0.088 0.176] [0.104 0.208]]'"
+        )
+        assert text(page, '[data-grad="W"]') == "[[0.08 0.16] [0.16 0.32]]"  # 2 x x^T
+        field = page.locator('[data-role=array][data-name="W"]')
+        field.fill("[[1, 0], [0]]")
+        field.dispatch_event("change")
+        page.wait_for_selector("[data-role=error]:not([hidden])")
+        assert "rectangular" in text(page, "[data-role=error]")

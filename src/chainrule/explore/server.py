@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Lock
 from typing import Any
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -39,6 +40,8 @@ DEFAULT_EXPRESSION = "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))"
 DEFAULT_INPUTS = {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}
 MAX_BODY = 64 * 1024
 """The largest request body accepted, in bytes."""
+MAX_ARRAY = 4096
+"""The most numbers an array input may hold."""
 NEW_INPUT = 1.0
 """The value a name gets when a new expression introduces it."""
 _CACHE = 64
@@ -68,19 +71,39 @@ def compute(expression: Any, inputs: Any, digits: int = DIGITS) -> dict:
         raise RequestError(f"{exc}") from None
     values = {}
     for name in parsed.names:
-        value = inputs.get(name, NEW_INPUT)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RequestError(f"input '{name}' must be a number, got {json.dumps(value)[:40]}")
-        if not math.isfinite(value):
-            raise RequestError(f"input '{name}' must be a finite number")
-        values[name] = float(value)
+        values[name] = _input(name, inputs.get(name, NEW_INPUT))
     try:
         data = Subject.from_expression(parsed, values, digits=digits).describe()
     except (GraphvizMissing, GraphvizTimeout) as exc:
         raise RequestError(_one_line(exc), 503) from None
     except (ExpressionError, ValueError, TypeError, ArithmeticError) as exc:
         raise RequestError(_one_line(exc)) from None
-    return {"data": data, "inputs": values, "expression": parsed.text}
+    plain = {n: v if isinstance(v, float) else v.tolist() for n, v in values.items()}
+    return {"data": data, "inputs": plain, "expression": parsed.text}
+
+
+def _input(name: str, value: Any) -> float | np.ndarray:
+    """A number, or a small array of numbers given as nested lists (the notes' ``W`` and ``x``);
+    anything else is refused by name."""
+    if isinstance(value, list):
+        try:
+            array = np.array(value, dtype=float)
+        except (TypeError, ValueError):
+            raise RequestError(
+                f"input '{name}' must be a number or a rectangular list of numbers"
+            ) from None
+        if array.size > MAX_ARRAY or array.ndim > 4:
+            raise RequestError(
+                f"input '{name}' is too large ({array.size} numbers; at most {MAX_ARRAY})"
+            )
+        if not np.isfinite(array).all():
+            raise RequestError(f"input '{name}' must hold finite numbers")
+        return array
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"input '{name}' must be a number, got {json.dumps(value)[:40]}")
+    if not math.isfinite(value):
+        raise RequestError(f"input '{name}' must be a finite number")
+    return float(value)
 
 
 class Workers:
@@ -152,7 +175,8 @@ def create_app(
     ``/explorer.css`` and ``POST /api/explore``."""
     state = Workers(workers, limit_s, queue_s, digits)
     start = DEFAULT_INPUTS if inputs is None and expression == DEFAULT_EXPRESSION else inputs
-    first = state.cached(expression, dict(start or {}))
+    start = {n: v.tolist() if isinstance(v, np.ndarray) else v for n, v in (start or {}).items()}
+    first = state.cached(expression, start)
 
     async def page(request: Request) -> Response:
         initial = {**first, "mode": "live", "error": ""}

@@ -179,10 +179,22 @@ def _leaf(name: str, value: Any) -> Node:
     return Tensor(value, requires_grad=floating, name=name)
 
 
+SMALL_ARRAY = 64
+"""Arrays of at most this many elements are shown (and, live, typed) as nested lists."""
+
+
 def _field(name: str, value: Any) -> dict:
+    """An input as the page's form shows it: a number (field and slider) or an array (its
+    values as a nested list when small, else its shape only)."""
     if isinstance(value, float):
         return {"name": name, "value": value, "editable": True}
-    return {"name": name, "value": None, "shape": list(np.shape(value)), "editable": False}
+    small = value.size <= SMALL_ARRAY and value.dtype.kind == "f"
+    return {
+        "name": name,
+        "value": value.tolist() if small else None,
+        "shape": list(value.shape),
+        "editable": False,
+    }
 
 
 def _positional(fn: Callable, names: list[str]) -> Callable:

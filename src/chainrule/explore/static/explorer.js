@@ -550,7 +550,28 @@ export function mount(el, model) {
     }
     for (const field of data ? data.inputs : []) {
       if (!field.editable) {
-        inputsPanel.append(h("p", { class: "cr-field" }, `${field.name}: array of shape (${field.shape.join(",")})`));
+        const shape = `(${field.shape.join(",")})`;
+        if (!live || field.value === null) {
+          inputsPanel.append(h("p", { class: "cr-field" }, `${field.name}: array of shape ${shape}`));
+          continue;
+        }
+        // a small array, typed as nested lists: [[0.1, 0.5], [-0.3, 0.8]]
+        const text = h("input", { type: "text", value: JSON.stringify(field.value), "data-role": "array", "data-name": field.name, spellcheck: "false", title: `shape ${shape}` });
+        text.addEventListener("change", () => {
+          let value;
+          try {
+            value = JSON.parse(text.value);
+          } catch {
+            errorBox.textContent = `${field.name}: write the array as nested lists, e.g. [[1, 2], [3, 4]]`;
+            errorBox.hidden = false;
+            return;
+          }
+          const inputs = { ...(model.get("inputs") || {}) };
+          inputs[field.name] = value;
+          model.set("inputs", inputs);
+          model.save_changes();
+        });
+        inputsPanel.append(h("label", { class: "cr-field cr-array" }, h("span", {}, field.name), text));
         continue;
       }
       const span = Math.max(2, Math.abs(field.value) * 2);
