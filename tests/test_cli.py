@@ -124,3 +124,14 @@ def test_a_real_ctrl_c_during_training_keeps_the_last_finished_epoch(tmp_path):
     epoch = int(line.split("epoch ")[1].split()[0])
     state = cr.load(out / "checkpoint.npz")
     assert cr.train.read_info(state)["epoch"] == epoch >= 50
+
+
+def test_a_stray_minus_argument_gets_the_hint_for_the_command_typed(capsys):
+    for argv, command in ((["explain", "-x"], "explain"), (["stage", "x", "-y"], "stage")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        line = _one_line(capsys.readouterr().err)
+        assert f"after --: chainrule {command} -- -x" in line, line
+    with pytest.raises(SystemExit):
+        main(["explain", "--no-such-option"])
+    assert "after --" not in _one_line(capsys.readouterr().err)

@@ -54,10 +54,16 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    command_hint = "explain"  # the subcommand named in hints; main() sets the one typed
+
     def error(self, message: str) -> None:  # type: ignore[override]
         hint = ""
-        if "required: expression" in message:
-            hint = f"; an expression starting with '-' goes last, after --: {self.prog} -- -x"
+        stray = (
+            message.split("unrecognized arguments: ", 1)[-1] if "unrecognized" in message else ""
+        )
+        if "required: expression" in message or (stray[:1] == "-" and stray[1:2] != "-"):
+            command = self.prog if " " in self.prog else f"{self.prog} {self.command_hint}"
+            hint = f"; an expression starting with '-' goes last, after --: {command} -- -x"
         self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
@@ -88,8 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad usage or input)."""
     _tolerate_narrow_terminals()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for commands that relaunch
+    typed = list(sys.argv[1:] if argv is None else argv)
+    if typed and typed[0] in COMMANDS:
+        parser.command_hint = typed[0]
+    args = parser.parse_args(typed)
+    args.argv = typed  # for commands that relaunch
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
