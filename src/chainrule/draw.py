@@ -38,6 +38,7 @@ import numpy as np
 
 from .engine import Node
 from .explain import DIGITS, check_digits, format_value, shape_text
+from .i18n import N_, _
 from .ops import arithmetic as ar
 from .ops import elementwise as el
 from .trace import Circuit, Wire, trace
@@ -67,7 +68,7 @@ value used by a hundred gates along a chain (``x + x + ... + x``) makes ten thou
 DOT_TIMEOUT = 30.0
 """Seconds Graphviz may take to lay out a diagram before :class:`GraphvizTimeout`."""
 _BITMAPS = {"png", "jpg", "jpeg", "gif", "bmp"}
-INSTALL = (
+INSTALL = N_(
     "install Graphviz: apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
     "conda install graphviz, or https://graphviz.org/download/"
 )
@@ -110,8 +111,10 @@ class Diagram:
         program = dot_program()
         if program is None:
             raise GraphvizMissing(
-                f"cannot render {fmt.upper()}: Graphviz's 'dot' program is not installed "
-                f"({INSTALL}); the DOT text is in .dot and save('file.dot') writes it"
+                _(
+                    "cannot render {format}: Graphviz's 'dot' program is not installed "
+                    "({install}); the DOT text is in .dot and save('file.dot') writes it"
+                ).format(format=fmt.upper(), install=_(INSTALL))
             )
         command = [program, f"-T{fmt}", *(["-Gdpi=144"] if fmt in _BITMAPS else [])]
         try:
@@ -124,9 +127,11 @@ class Diagram:
             )
         except subprocess.TimeoutExpired:
             raise GraphvizTimeout(
-                f"Graphviz's dot did not finish laying out this circuit ({self._size()}) within "
-                f"{timeout:g} s; draw it collapsed (collapse='groups', or a smaller max_gates) "
-                "or save the DOT text"
+                _(
+                    "Graphviz's dot did not finish laying out this circuit ({size}) within "
+                    "{seconds} s; draw it collapsed (collapse='groups', or a smaller max_gates) "
+                    "or save the DOT text"
+                ).format(size=self._size(), seconds=f"{timeout:g}")
             ) from None
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip().splitlines()
@@ -169,10 +174,10 @@ class Diagram:
     def __repr__(self) -> str:
         note = f"; {self.note}" if self.note else ""
         if dot_program() is None:
-            note += (
-                "; Graphviz's 'dot' program is not installed, so it cannot be shown as a "
-                f"picture: {INSTALL}; .dot holds the DOT text"
-            )
+            note += "; " + _(
+                "Graphviz's 'dot' program is not installed, so it cannot be shown as a "
+                "picture: {install}; .dot holds the DOT text"
+            ).format(install=_(INSTALL))
         return f"Diagram({self._size()}{note})"
 
 
@@ -208,18 +213,18 @@ def draw(
         reason = _too_large(circuit, max_gates)
         if reason:
             collapse = "groups"
-            note = (
-                f"drawn collapsed, {reason}: each group of gates whose values feed only one "
+            note = _(
+                "drawn collapsed, {reason}: each group of gates whose values feed only one "
                 "other gate is one gate here (max_gates=None draws every gate)"
-            )
+            ).format(reason=reason)
     groups = _groups(circuit, collapse)
     steps = _steps(circuit, grad) if grads else []
     out = circuit.output_node
     if grads and grad is None and out.requires_grad and np.size(out.data) != 1:
-        missing = (
-            f"no gradients: the output has {np.size(out.data)} elements, so pass grad= (its "
-            "upstream gradient, as for backward())"
-        )
+        missing = _(
+            "no gradients: the output has {count} elements, so pass grad= (its upstream "
+            "gradient, as for backward())"
+        ).format(count=np.size(out.data))
         note = missing if note is None else f"{note}; {missing}"
     dot = _Drawing(circuit, steps, groups, values, grads, rankdir, digits, note).dot()
     return Diagram(dot, note)
@@ -231,7 +236,9 @@ def _too_large(circuit: Circuit, max_gates: int) -> str | None:
     its deepest input: its circle and its wire's label)."""
     gates = circuit.gates
     if len(gates) > max_gates:
-        return f"{len(gates)} gates are more than max_gates={max_gates}"
+        return _("{count} gates are more than max_gates={limit}").format(
+            count=len(gates), limit=max_gates
+        )
     depth: dict[Node, int] = {}
     span = 0
     for wire in circuit:
@@ -239,7 +246,9 @@ def _too_large(circuit: Circuit, max_gates: int) -> str | None:
         depth[wire.node] = 2 + max((depth[i] for i in inputs), default=-2)
         span += sum(depth[wire.node] - depth[i] - 2 for i in inputs)
     if span > MAX_SPAN:
-        return f"its values are used far apart ({span} ranks of wire, more than {MAX_SPAN})"
+        return _("its values are used far apart ({span} ranks of wire, more than {limit})").format(
+            span=span, limit=MAX_SPAN
+        )
     return None
 
 
