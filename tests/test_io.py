@@ -7,6 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import nn
@@ -161,7 +163,16 @@ def test_new_files_get_the_mode_open_would_give(tmp_path, umask):
         cr.save({"a": np.zeros(1)}, tmp_path / "m.npz")
     finally:
         os.umask(old)
-    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+    mode = (tmp_path / "m.npz").stat().st_mode & 0o777
+    old = os.umask(umask)
+    try:
+        np.savez(tmp_path / "numpy.npz", a=np.zeros(1))
+        torch.save({"a": torch.zeros(1)}, tmp_path / "torch.pt")
+    finally:
+        os.umask(old)
+    assert mode == 0o666 & ~umask
+    assert mode == (tmp_path / "numpy.npz").stat().st_mode & 0o777  # NumPy's own
+    assert mode == (tmp_path / "torch.pt").stat().st_mode & 0o777  # PyTorch's own
 
 
 def test_an_overwritten_file_keeps_its_mode(tmp_path):
@@ -307,3 +318,20 @@ def test_a_zip_bomb_is_refused_by_its_ratio_before_reading(tmp_path, monkeypatch
     with pytest.raises(CheckpointError, match=r"in a file of \d+ bytes \(more than 100x"):
         cr.load(path)
     assert reads == []
+
+
+@settings(deadline=None)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=20).filter(lambda k: "\0" not in k),
+        st.integers(-5, 5),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_keys_round_trip_verbatim(tmp_path_factory, state):
+    path = tmp_path_factory.mktemp("keys") / "k.npz"
+    cr.save({k: np.array([v]) for k, v in state.items()}, path)
+    loaded = cr.load(path)
+    assert list(loaded) == list(state)
+    assert all(int(loaded[k][0]) == v for k, v in state.items())
