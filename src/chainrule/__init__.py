@@ -7,7 +7,18 @@ upstream gradient by it, gate by gate in reverse topological order, adding where
 from . import data, diagnostics, distributed, nn, optim, train
 from .check import GradcheckError, gradcheck, numerical_grad, relative_error
 from .draw import Diagram, draw
-from .engine import GateError, GateTypeError, GateValueError, enable_grad, is_grad_enabled, no_grad
+from .engine import (
+    AnomalyError,
+    GateError,
+    GateTypeError,
+    GateValueError,
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_detect_anomaly,
+)
 from .explain import Explanation, explain
 from .explore import Explorer, explore
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
@@ -102,6 +113,7 @@ __all__ = [
     "vjp",
     "linear_combination",
     "Gate",
+    "AnomalyError",
     "GateError",
     "GateTypeError",
     "GateValueError",
@@ -114,9 +126,11 @@ __all__ = [
     "clip",
     "concatenate",
     "dot",
+    "detect_anomaly",
     "enable_grad",
     "exp",
     "expand_dims",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "log",
     "log_softmax",
@@ -128,6 +142,7 @@ __all__ = [
     "min",
     "minimum",
     "no_grad",
+    "set_detect_anomaly",
     "ones",
     "randn",
     "relu",

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
+import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Generator, Sequence
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "AnomalyError",
     "GateError",
     "GateTypeError",
     "GateValueError",
@@ -29,6 +33,9 @@ __all__ = [
     "RemovableHandle",
     "backward",
     "check_gradients",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "enable_grad",
     "gradients",
     "is_grad_enabled",
@@ -147,6 +154,147 @@ class enable_grad(_SetGradMode):
     """Turns recording back on inside a ``no_grad`` block (per thread; also a decorator)."""
 
     mode = True
+
+
+class AnomalyError(GateError, FloatingPointError):
+    """Anomaly mode found the first gate whose forward or backward produced NaN or inf."""
+
+
+class _AnomalyLocal(threading.local):
+    enabled = False
+
+
+class _Anomaly:
+    """Anomaly mode: per thread (as grad mode), with a process-wide count of the threads that
+    have it on, so that the hot path pays a single falsy check when nobody uses it."""
+
+    threads = 0
+    local = _AnomalyLocal()
+
+    @classmethod
+    def set(cls, mode: bool) -> bool:
+        previous = cls.local.enabled
+        if mode != previous:
+            cls.local.enabled = mode
+            cls.threads += 1 if mode else -1
+        return previous
+
+    @classmethod
+    def active(cls) -> bool:
+        return cls.threads > 0 and cls.local.enabled
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    """Turn anomaly mode on or off in the calling thread (see :class:`detect_anomaly`)."""
+    _Anomaly.set(bool(mode))
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly mode is on in the calling thread."""
+    return _Anomaly.local.enabled
+
+
+class detect_anomaly(_SetGradMode):
+    """``with cr.detect_anomaly():`` makes the first gate whose forward or backward produces NaN
+    or inf raise an :class:`AnomalyError` naming the gate, the user's line that created it, and a
+    summary of its inputs (shape, min/max, non-finite count); backward names the upstream
+    gradient too. Like PyTorch's, it slows things down (each gate's source line is captured when
+    it is recorded, every gate's values are checked, backward takes the reference loop): use it
+    to find a bug, not for training. Per thread; also a decorator."""
+
+    def __enter__(self) -> None:
+        self._previous = _Anomaly.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _Anomaly.set(self._previous)
+
+
+def _user_site() -> str:
+    """Where the gate being recorded was made: the innermost frame of the user's code (outside
+    chainrule), and, when a chainrule layer or function made it for them, that line too."""
+    user = made = None
+    frame = sys._getframe(1)
+    while frame is not None and user is None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR):
+            if not filename.startswith("<"):
+                user = frame
+        elif made is None and not filename.startswith(_CORE):
+            made = frame
+        frame = frame.f_back
+    if user is None and made is None:
+        return "unknown"
+    text = _frame_line(user if user is not None else made)
+    if user is not None and made is not None:
+        text += f"\n    via {_frame_line(made)}"
+    return text
+
+
+def _frame_line(frame: Any) -> str:
+    filename, line = frame.f_code.co_filename, frame.f_lineno
+    code = linecache.getline(filename, line).strip()
+    return f"{filename}:{line}" + (f": {code}" if code else "")
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: The engine and its front ends: frames there are never where a gate was "made".
+_CORE = tuple(
+    _PACKAGE_DIR + name
+    for name in ("engine.py", "gate.py", "tensor.py", "value.py", "functional.py", "ops" + os.sep)
+)
+
+
+def _non_finite(value: Any) -> int:
+    """How many entries of ``value`` (a number, an array or a node) are NaN or inf."""
+    if isinstance(value, Node):
+        value = value._data
+    array = np.asarray(value)
+    if array.dtype.kind not in "fc":
+        return 0
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _summary(value: Any) -> str:
+    if isinstance(value, Node):
+        value = value._data
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        return f"{type(value).__name__}"
+    text = f"shape {array.shape}, dtype {array.dtype}"
+    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array.ravel()
+    if finite.size:
+        text += f", finite min {finite.min():.6g}, max {finite.max():.6g}"
+    return text + f", {_non_finite(array)} non-finite of {array.size}"
+
+
+def _anomaly_report(
+    node: Node, gate: Any, what: str, inputs: Any, upstream: Any = None
+) -> AnomalyError:
+    lines = [f"anomaly: gate '{gate.name}' produced NaN or inf in its {what}"]
+    site = node.__dict__.get("_site", "unknown (recorded outside detect_anomaly)")
+    lines.append(f"  created at {site}")
+    for k, inp in enumerate(node.inputs):
+        name = f" '{inp.name}'" if inp.name else ""
+        lines.append(f"  input {k}{name}: {_summary(inp)}")
+    if upstream is not None:
+        lines.append(f"  upstream gradient: {_summary(upstream)}")
+    for k, g in inputs:
+        lines.append(f"  {what} {'' if k == 'output' else 'for input '}{k}: {_summary(g)}")
+    return AnomalyError("\n".join(lines))
+
+
+def _anomaly_forward(out: Node, gate: Any) -> None:
+    """In anomaly mode, for each gate application: remember the user's line, refuse a
+    non-finite output."""
+    out._site = _user_site()
+    if _non_finite(out._data):
+        raise _anomaly_report(out, gate, "forward", [("output", out._data)])
+
+
+def _anomaly_backward(node: Node, upstream: Any, in_grads: tuple) -> None:
+    bad = [(k, g) for k, g in enumerate(in_grads) if g is not None and _non_finite(g)]
+    if bad:
+        raise _anomaly_report(node, node._gate, "gradient", bad, upstream)
 
 
 class _Released:
@@ -740,6 +888,8 @@ def _reference_sweep(
         else:
             ctx = node
         in_grads = check_gradients(node, node._gate.backward(ctx, g), create_graph)
+        if _Anomaly.threads and _Anomaly.local.enabled:
+            _anomaly_backward(node, g, in_grads)
         if observe is not None:
             observe(node, g, in_grads)
         if not retain_graph:
@@ -778,7 +928,7 @@ def backward(
 ) -> None:
     """Sweep ``root``'s circuit backward, accumulating gradients into leaves' ``.grad``."""
     seed = _prepare_seed(root, grad, create_graph)
-    if create_graph or _marked:
+    if create_graph or _marked or _Anomaly.threads:
         _sweep_recording(
             create_graph, _reference_sweep, root, seed, retain_graph or create_graph, create_graph
         )

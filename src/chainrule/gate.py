@@ -11,7 +11,16 @@ import functools
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from .engine import GateError, Node, _GradMode, _GraphContext, check_gradients, is_complex
+from .engine import (
+    GateError,
+    Node,
+    _Anomaly,
+    _anomaly_forward,
+    _GradMode,
+    _GraphContext,
+    check_gradients,
+    is_complex,
+)
 
 __all__ = ["Gate", "GateError"]
 
@@ -161,6 +170,8 @@ def record_nodes(
         if out._saved:  # a saved output must stay the output (create_graph maps it to this node)
             out._saved = tuple(data if v is raw_out else v for v in out._saved)
     out._data = data
+    if _Anomaly.threads and _Anomaly.local.enabled:  # detect_anomaly is on in some thread
+        _anomaly_forward(out, gate)
     if not recording:  # a constant: keep neither the cache nor the inputs alive
         out._saved = None
         out.inputs = ()

@@ -20,6 +20,7 @@ checkpoint, so ``--resume`` rebuilds the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import AnomalyError, detect_anomaly
 from . import CommandError, diagnose, float_in, int_at_least, writable_folder
 
 # Per-dataset defaults, chosen so that a bare `chainrule train --data X` trains to the accuracy
@@ -189,6 +191,12 @@ def register(subparsers: Any) -> None:
         "--resume",
         metavar="CHECKPOINT",
         help="continue the run saved in CHECKPOINT (its options are used; --epochs is the total)",
+    )
+    parser.add_argument(
+        "--detect-anomaly",
+        action="store_true",
+        help="stop at the first gate whose forward or backward produces NaN or inf, naming it, "
+        "its inputs and the line that made it (slow: for finding a bug)",
     )
     diagnose.add_options(parser)
     parser.add_argument(
@@ -467,7 +475,13 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
         trainer.callbacks.insert(0, DataParallelCallback())
     start = time.perf_counter()
     try:
-        trainer.fit()
+        with detect_anomaly() if args.detect_anomaly else contextlib.nullcontext():
+            trainer.fit()
+    except AnomalyError as err:
+        progress.close()
+        first, *details = str(err).splitlines()
+        print(f"chainrule train: {first}", *details, sep="\n", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         progress.close()
         print(f"chainrule train: interrupted; {_kept(trainer)}", file=sys.stderr)
