@@ -379,3 +379,15 @@ def test_server_array_inputs_give_the_notes_numbers(client):
     assert body["inputs"] == inputs
     grads = {g["name"]: g["grad"]["heat"]["data"] for g in body["data"]["gradients"]}
     assert grads["W"] == pytest.approx([0.088, 0.176, 0.104, 0.208])
+
+
+def test_update_changes_an_array_of_the_same_shape():
+    W = np.array([[0.1, 0.5], [-0.3, 0.8]])
+    f = cr.explore(lambda W, x: ((W @ x) ** 2).sum(), W=W, x=np.array([0.2, 0.4]))
+    f.update(W=[[1.0, 0.0], [0.0, 1.0]])
+    grads = {g["name"]: g["grad"]["heat"]["data"] for g in f.data["gradients"]}
+    assert grads["W"] == pytest.approx([0.08, 0.16, 0.16, 0.32])
+    with pytest.raises(ValueError, match=r"keep its shape \(2, 2\)"):
+        f.update(W=[1.0, 2.0])
+    with pytest.raises(ValueError, match="keep its shape"):
+        f.update(W=3.0)

@@ -90,14 +90,19 @@ class Subject:
         return cls(build, ordered, title=expression.text, digits=digits, positional=positional)
 
     def with_values(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """The current values with ``changes`` applied (only scalar inputs may change)."""
+        """The current values with ``changes`` applied: a number stays a number, an array keeps
+        its shape."""
         values = dict(self.values)
         for name, value in changes.items():
             if name not in values:
                 raise ValueError(f"there is no input named '{name}'")
-            if np.ndim(values[name]) != 0:
-                raise ValueError(f"input '{name}' is an array; only numbers can be changed here")
-            values[name] = _checked(name, value)
+            new = _checked(name, value)
+            old = values[name]
+            if isinstance(old, float) != isinstance(new, float) or np.shape(new) != np.shape(old):
+                raise ValueError(
+                    f"input '{name}' must keep its shape {np.shape(old)}, got {np.shape(new)}"
+                )
+            values[name] = new if isinstance(new, float) else new.astype(old.dtype)
         return values
 
     def build(self, values: Mapping[str, Any] | None = None) -> Node:
@@ -183,15 +188,21 @@ SMALL_ARRAY = 64
 """Arrays of at most this many elements are shown (and, live, typed) as nested lists."""
 
 
+def plain(value: Any) -> Any:
+    """An input as JSON holds it: a number, or a small array as nested lists (None if large)."""
+    if isinstance(value, float):
+        return value
+    return value.tolist() if value.size <= SMALL_ARRAY and value.dtype.kind == "f" else None
+
+
 def _field(name: str, value: Any) -> dict:
     """An input as the page's form shows it: a number (field and slider) or an array (its
     values as a nested list when small, else its shape only)."""
     if isinstance(value, float):
         return {"name": name, "value": value, "editable": True}
-    small = value.size <= SMALL_ARRAY and value.dtype.kind == "f"
     return {
         "name": name,
-        "value": value.tolist() if small else None,
+        "value": plain(value),
         "shape": list(value.shape),
         "editable": False,
     }

@@ -13,6 +13,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .subject import plain
+
 __all__ = ["ExplorerWidget"]
 
 _STATIC = Path(__file__).parent / "static"
@@ -29,7 +31,7 @@ class ExplorerWidget(anywidget.AnyWidget):
     mode = traitlets.Unicode("live").tag(sync=True)
 
     def __init__(self, explorer: Any) -> None:
-        numbers = {n: v for n, v in explorer.inputs.items() if isinstance(v, float)}
+        numbers = _plain_inputs(explorer.inputs)
         self._explorer = explorer
         self._showing = True
         super().__init__(data=explorer.data, inputs=numbers)
@@ -39,7 +41,7 @@ class ExplorerWidget(anywidget.AnyWidget):
         """Show new data (after the explorer recomputed) without recomputing again."""
         self._showing = True
         try:
-            self.inputs = {n: v for n, v in inputs.items() if isinstance(v, float)}
+            self.inputs = _plain_inputs(inputs)
             self.data = data
             self.error = ""
         finally:
@@ -49,12 +51,8 @@ class ExplorerWidget(anywidget.AnyWidget):
     def _recompute(self, change: dict) -> None:
         if self._showing:
             return
-        changed = {
-            n: v
-            for n, v in change["new"].items()
-            if not isinstance(self._explorer.inputs.get(n, 0.0), float)
-            or self._explorer.inputs.get(n) != v
-        }
+        current = _plain_inputs(self._explorer.inputs)
+        changed = {n: v for n, v in change["new"].items() if current.get(n) != v}
         if not changed:
             return
         try:
@@ -63,3 +61,8 @@ class ExplorerWidget(anywidget.AnyWidget):
             lines = str(exc).strip().splitlines()
             self.show(self._explorer.data, self._explorer.inputs)  # the fields show what is shown
             self.error = lines[0] if lines else type(exc).__name__
+
+
+def _plain_inputs(inputs: dict) -> dict:
+    """The inputs the page can show and change: numbers, and small arrays as nested lists."""
+    return {n: p for n, p in ((n, plain(v)) for n, v in inputs.items()) if p is not None}
