@@ -37,16 +37,17 @@ def normalize(
 
 
 def _normalized(x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
-    """(out, xhat, inverse standard deviation), on arrays or on nodes."""
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean
+    """(out, xhat, inverse standard deviation), on arrays or on nodes. Augmented assignments
+    update fresh arrays in place (and rebind nodes), sparing full-size temporaries."""
+    xc = x - x.mean(axis=axes, keepdims=True)
     inv = 1.0 / ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** 0.5
-    xhat = xc * inv
-    out = xhat
-    if weight is not None:
-        out = out * weight
+    xhat = xc
+    xhat *= inv
+    if weight is None:
+        return (xhat if bias is None else xhat + bias), xhat, inv
+    out = xhat * weight
     if bias is not None:
-        out = out + bias
+        out += bias
     return out, xhat, inv
 
 
@@ -74,11 +75,9 @@ class _Normalization(Gate, abstract=True):
         gxhat = grad * weight[0] if weight else grad
         gx = None
         if need[0]:
-            gx = (
-                gxhat
-                - gxhat.mean(axis=axes, keepdims=True)
-                - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True)
-            ) * inv
+            gx = gxhat - gxhat.mean(axis=axes, keepdims=True)
+            gx -= xhat * (gxhat * xhat).mean(axis=axes, keepdims=True)
+            gx *= inv
         grads = [gx]
         if len(need) > 1:
             shape = np.shape(ctx.inputs[1].data)
