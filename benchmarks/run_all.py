@@ -16,6 +16,7 @@ SCRIPTS = (
     "bench_stage.py",
     "bench_train.py",
     "bench_trainer.py",
+    "bench_conv.py",
     "bench_distributed.py",
     "bench_diagnostics.py",
     "bench_explore.py",
