@@ -1,8 +1,8 @@
 """Rearranging gates with NumPy's names, each written with an existing gate so that the
 gradient moves back the way the elements came: ``flip``, ``roll``, ``repeat`` and ``tile`` index
-(the gradient is scattered back, adding where an element was used twice), ``tril``/``triu`` mask
-(``where``), ``moveaxis`` transposes. ``argmax``/``argmin`` return plain integer arrays: no
-gradient flows through an index."""
+(the gradient is scattered back, adding where an element was used twice), ``tril``/``triu`` keep a
+triangle (a gate whose gradient keeps the same triangle), ``moveaxis`` transposes.
+``argmax``/``argmin`` return plain integer arrays: no gradient flows through an index."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import GateError
+from ..gate import Gate
 from ._util import normalize_axis, raw
-from .elementwise import where
 from .shape import getitem, transpose
 
 
@@ -71,12 +71,55 @@ def tile(x: Any, reps: Any) -> Any:
     return x
 
 
+class Triangle(Gate):
+    """The elements on and below (``lower``) or on and above the ``k``-th diagonal of the last
+    two axes, zeros elsewhere: a mask of positions, so the gradient is masked the same way."""
+
+    name = "triangle"
+    symbol = "tri"
+
+    @staticmethod
+    def forward_code(site):
+        return site.format("np.tril({0}, {k})" if site.options["lower"] else "np.triu({0}, {k})")
+
+    @staticmethod
+    def forward(ctx, x, *, k, lower):
+        return np.tril(x, k) if lower else np.triu(x, k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (Triangle.apply(grad, **ctx.options),)
+
+
+def set_diagonal(x: np.ndarray, value: float) -> np.ndarray:
+    """A copy of ``x`` with the diagonal of its last two axes set to ``value``."""
+    out = np.array(x)
+    n = min(out.shape[-2:])
+    out[..., np.arange(n), np.arange(n)] = value
+    return out
+
+
+class SetDiagonal(Gate):
+    """``x`` with the diagonal of its last two axes set to ``value``; the gradient is the
+    upstream gradient with that diagonal set to 0."""
+
+    name = "set_diagonal"
+    forward_code = "set_diagonal({0}, {value})"
+
+    @staticmethod
+    def forward(ctx, x, *, value):
+        return set_diagonal(x, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (SetDiagonal.apply(grad, value=0.0),)
+
+
 def _triangle(x: Any, k: int, lower: bool, name: str) -> Any:
     shape = np.shape(raw(x))
     if len(shape) < 2:
         raise GateError(f"gate '{name}': input must be at least 2-D, got shape {shape}")
-    below = np.tri(shape[-2], shape[-1], k if lower else k - 1, dtype=bool)
-    return where(below if lower else ~below, x, 0.0)
+    return Triangle.apply(x, k=int(k), lower=lower)
 
 
 def tril(x: Any, k: int = 0) -> Any:

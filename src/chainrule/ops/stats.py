@@ -17,8 +17,9 @@ import numpy as np
 from ..engine import GateError
 from ..gate import Gate
 from ._util import keepdims_shape, normalize_axis, raw
+from .arrange import SetDiagonal, Triangle
 from .broadcast import broadcast_to
-from .elementwise import sqrt, where
+from .elementwise import sqrt
 from .shape import expand_dims, swapaxes, transpose
 
 
@@ -56,8 +57,7 @@ def _each_replaced(x: Any) -> Any:
     differentiates). Products over a row leave element i out: how prod and cumprod find "the
     product of the others" exactly, zeros included."""
     n = _shape(x)[-1]
-    rows = broadcast_to(expand_dims(x, -2), (*_shape(x)[:-1], n, n))
-    return where(np.eye(n, dtype=bool), 1.0, rows)
+    return SetDiagonal.apply(broadcast_to(expand_dims(x, -2), (*_shape(x)[:-1], n, n)), value=1.0)
 
 
 class CumProd(Gate):
@@ -76,10 +76,9 @@ class CumProd(Gate):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        n = _shape(x)[-1]
         without = CumProd.apply(_each_replaced(x))  # [..., i, j]: prod_{k <= j, k != i} x_k
-        upper = np.triu(np.ones((n, n), dtype=bool))
-        return ((where(upper, without, 0.0) * expand_dims(grad, -2)).sum(axis=-1),)
+        upper = Triangle.apply(without, k=0, lower=False)  # the terms j >= i
+        return ((upper * expand_dims(grad, -2)).sum(axis=-1),)
 
 
 class Prod(Gate):
