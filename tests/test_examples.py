@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        ("distributed_training.py", "training accuracy"),
+        pytest.param(
+            "distributed_training.py",
+            "training accuracy",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("mpi4py") is None,
+                reason="needs mpi4py: pip install 'chainrule[mpi]'",
+            ),
+        ),
         ("explore_network.py", "modules: 0: Linear, 1: ReLU, 2: Linear"),
         ("staged_training.py", "training accuracy"),
         ("train_spiral.py", "same predictions = True"),
