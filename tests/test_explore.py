@@ -391,3 +391,14 @@ def test_update_changes_an_array_of_the_same_shape():
         f.update(W=[1.0, 2.0])
     with pytest.raises(ValueError, match="keep its shape"):
         f.update(W=3.0)
+
+
+def test_without_anywidget_jupyter_shows_the_static_page(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "anywidget", None)  # import anywidget raises ImportError
+    monkeypatch.delitem(sys.modules, "chainrule.explore.widget", raising=False)
+    f = cr.explore(lambda x, y: x * y, x=2.0, y=3.0)
+    bundle = f._repr_mimebundle_()
+    assert "pip install 'chainrule[explore]'" in bundle["text/html"]
+    assert bundle["text/html"].count("<iframe srcdoc=") == 1 and "&lt;script" in bundle["text/html"]

@@ -10,6 +10,7 @@ for an expression and ``chainrule serve`` runs the page as a local web app. One 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,15 +64,19 @@ class Explorer:
         return self._widget
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The live widget; without anywidget, the static page in a frame and how to go live."""
         try:
             return self.widget._repr_mimebundle_(**kwargs)
         except ImportError:
-            return {
-                "text/plain": repr(self),
-                "text/html": "<p>chainrule.explore: install the <code>explore</code> extra "
-                "(<code>pip install 'chainrule[explore]'</code>) for the live widget, or use "
-                "<code>.save('page.html')</code>.</p>",
-            }
+            frame = (
+                f'<iframe srcdoc="{html.escape(self.html())}" '
+                'style="width:100%;height:760px;border:0"></iframe>'
+            )
+            note = (
+                "<p>chainrule.explore: this is the static page; for the live widget install the "
+                "<code>explore</code> extra (<code>pip install 'chainrule[explore]'</code>).</p>"
+            )
+            return {"text/plain": repr(self), "text/html": note + frame}
 
     def __repr__(self) -> str:
         d = self.data
