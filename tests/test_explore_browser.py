@@ -58,6 +58,7 @@ def browser(tmp_path_factory):
 @pytest.fixture
 def page(browser):
     page = browser.new_page()
+    page.set_default_timeout(90_000)  # generous: a shared, loaded machine can be slow to render
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on(
