@@ -352,3 +352,41 @@ def test_report_renders_in_headless_chromium_without_network(report_path, tmp_pa
             page.screenshot(path=str(SCREENSHOTS / "diagnostics_report.png"), full_page=True)
         finally:
             browser.close()
+
+
+# --- convnets and the Trainer's divergence ----------------------------------------------------
+def test_a_convnet_is_watched_and_its_first_layer_filters_are_drawn():
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, seed=0),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 3, seed=1),
+    )
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    diag = Diagnostics(model, opt, every=1)
+    x, y = rng.standard_normal((5, 3, 6, 6)), np.array([0, 1, 2, 0, 1])
+    for _ in range(3):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        diag.step(loss)
+    assert list(diag.layers) == ["1"] and diag.classes == 3
+    assert diag.samples[0].layers["1"].fired.shape == (4 * 6 * 6,)  # per channel and position
+    assert diag.samples[0].params["0.weight"].update_ratio > 0
+    fig = report_module._filters_figure(diag)
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (1 + 4, 1 + 4 * 4, 3)  # four 3x3 RGB filters in a row, 1px apart
+    assert diag.findings() == []
+
+
+def test_the_trainer_stopping_on_a_nan_loss_leaves_the_gate_named(digits):
+    x, y = digits
+    model = nn.Sequential(nn.Linear(64, 10, seed=0), Log())
+    diag = Diagnostics(model)
+    trainer = Trainer(model, (x[:64], y[:64]), batch_size=32, epochs=1, callbacks=[diag.callback()])
+    with pytest.raises(FloatingPointError, match="the loss became nan"):
+        trainer.fit()
+    assert diag.divergence.gate == "log"
+    assert diag.findings()[0].message.startswith("the loss became nan at step 0: gate 'log'")
