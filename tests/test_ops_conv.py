@@ -207,3 +207,13 @@ def test_modules_match_torch_with_the_same_state_dict():
 def test_bad_arguments_name_the_gate(call, message):
     with pytest.raises((cr.GateError, ValueError), match=message):
         call()
+
+
+def test_explain_and_draw_read_a_convnet_circuit():
+    x = cr.tensor(np.random.default_rng(5).standard_normal((1, 1, 4, 4)), requires_grad=True)
+    w = cr.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    out = F.max_pool2d(F.batch_norm(F.conv2d(x, w), None, None, training=True), 2).sum()
+    text = str(cr.explain(out))
+    assert "maxpool" in text and "BN" in text and "conv" in text
+    assert "(1,1,4,4) <- dt1 (1,1,3,3)" in text  # the transposed convolution's shape
+    assert "conv" in cr.draw(out).dot

@@ -293,7 +293,9 @@ def _plain(value: Any) -> Any:
     value = value.data if isinstance(value, Node) else value
     if np.iscomplexobj(value):
         return value
-    return float(value) if np.ndim(value) == 0 or np.size(value) == 1 else np.asarray(value)
+    if np.ndim(value) == 0 or np.size(value) == 1:  # item(): float() refuses a (1, 1) array
+        return float(np.asarray(value).item())
+    return np.asarray(value)
 
 
 def _tensor_rules(wire: Wire, inputs: tuple, grads: tuple) -> tuple[str, ...]:
