@@ -155,3 +155,43 @@ def test_cli_errors_are_one_line(tmp_path, capsys, target, extra, message):
     code = main(["check", target.format(path=path, broken=broken), *extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+CONV = """
+import numpy as np
+
+def conv_forward_naive(x, w, b, conv_param):
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    n, f, k = x.shape[0], w.shape[0], w.shape[2]
+    size = (xp.shape[2] - k) // s + 1
+    out = np.zeros((n, f, size, size))
+    for i in range(size):
+        for j in range(size):
+            window = xp[:, None, :, i * s : i * s + k, j * s : j * s + k]
+            out[:, :, i, j] = (window * w[None]).sum(axis=(2, 3, 4)) + b
+    return out, (x, w, b, conv_param)
+
+def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp, dw, k = np.zeros_like(xp), np.zeros_like(w), w.shape[2]
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            g = dout[:, :, i, j]
+            dxp[:, :, i * s : i * s + k, j * s : j * s + k] += np.einsum("nf,fcij->ncij", g, w)
+            dw += np.einsum("nf,ncij->fcij", g, xp[:, :, i * s : i * s + k, j * s : j * s + k])
+    return dxp[:, :, p : xp.shape[2] - p, p : xp.shape[3] - p], dw, dout.sum(axis=(0, 2, 3))
+"""
+
+
+def test_cli_finds_naive_layers_and_takes_parameters(tmp_path, capsys):
+    path = tmp_path / "layers.py"
+    path.write_text(CONV)
+    assert main(["check", f"{path}:conv"]) == 0
+    out = capsys.readouterr().out
+    assert "check_layer conv " in out and out.count(" good ") == 3
+    assert main(["check", f"{path}:conv", "--param", "stride=2", "--param", "pad=0"]) == 0
+    assert main(["check", f"{path}:conv", "--param", "stride"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -145,7 +145,7 @@ def _reference_by_differences(forward: Callable, inputs: list, slots: list, dout
             args[i] = np.asarray(value.data if isinstance(value, Node) else value)
             return float(np.sum(np.asarray(_output(forward(*args), "forward")) * dout))
 
-        grads.append(numerical_grad(projected, np.array(inputs[i], dtype=np.float64), eps=1e-6))
+        grads.append(numerical_grad(projected, np.array(inputs[i], dtype=np.float64), eps=1e-5))
     return grads
 
 
@@ -162,7 +162,7 @@ def check_layer(
     gradients of the floating-point array inputs, in order (one array, or a tuple). Non-array
     inputs (a ``bn_param`` dict) are passed through. Prints the report (``show``) and returns it.
     """
-    layer = getattr(forward, "__name__", "layer").removesuffix("_forward")
+    layer = getattr(forward, "__name__", "layer").removesuffix("_naive").removesuffix("_forward")
     inputs = [np.array(v, dtype=np.float64) if _is_array(v) else v for v in inputs]
     slots = [i for i, v in enumerate(inputs) if _is_array(v)]
     if not slots:

@@ -1,10 +1,12 @@
 """``chainrule check FILE:NAME``: check a hand-written layer's backward against its forward.
 
 The file is imported as a module (never evaluated as text); ``NAME`` picks the pair
-``NAME_forward`` / ``NAME_backward`` in it (the course's naming). Inputs are random arrays of
-the ``--shapes`` given, one per array argument; the course's layers (affine, relu, sigmoid, tanh,
-batchnorm, layernorm) have default shapes and parameter dicts. Prints one row per gradient and
-exits 0 when every gradient agrees, 1 when one does not.
+``NAME_forward`` / ``NAME_backward`` in it, or ``NAME_forward_naive`` / ``NAME_backward_naive``
+(the course's naming). Inputs are random arrays of the ``--shapes`` given, one per array
+argument, then a parameter dict built from ``--param KEY=VALUE`` options (numbers or words); the
+course's layers (affine, relu, sigmoid, tanh, batchnorm, layernorm, spatial_batchnorm, conv,
+max_pool) have default shapes and parameters. Prints one row per gradient and exits 0 when every
+gradient agrees, 1 when one does not.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ KNOWN = {
     "tanh": ([(4, 5)], None),
     "batchnorm": ([(6, 4), (4,), (4,)], {"mode": "train"}),
     "layernorm": ([(6, 4), (4,), (4,)], {}),
+    "spatial_batchnorm": ([(2, 3, 4, 4), (3,), (3,)], {"mode": "train"}),
+    "conv": ([(2, 3, 5, 5), (4, 3, 3, 3), (4,)], {"stride": 1, "pad": 1}),
+    "max_pool": ([(2, 3, 4, 4)], {"pool_height": 2, "pool_width": 2, "stride": 2}),
 }
 
 
@@ -45,6 +50,14 @@ def register(subparsers: Any) -> None:
         help="shapes of the array arguments in order, e.g. 4x5 5x3 3 (default: the course's "
         "for affine, relu, sigmoid, tanh, batchnorm, layernorm)",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an entry of the parameter dict passed after the arrays (repeatable), e.g. "
+        "--param stride=2 --param mode=train",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of inputs and upstream gradient")
     parser.set_defaults(run=run)
 
@@ -57,6 +70,28 @@ def _shape(text: str) -> tuple:
     if any(n < 1 for n in shape):
         raise CommandError(f"--shapes: {text!r} has a side below 1")
     return shape
+
+
+def _value(text: str) -> Any:
+    """A parameter's value: an int, a float, or else the word itself (never evaluated)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _params(entries: list, defaults: dict | None) -> dict | None:
+    if not entries:
+        return defaults
+    params = dict(defaults or {})
+    for entry in entries:
+        key, sep, text = entry.partition("=")
+        if not sep or not key.isidentifier():
+            raise CommandError(f"--param: expected KEY=VALUE, got {entry!r}")
+        params[key] = _value(text)
+    return params
 
 
 def _load(path: str) -> Any:
@@ -84,11 +119,14 @@ def run(args: argparse.Namespace) -> int:
     module = _load(path)
     pair = []
     for suffix in ("forward", "backward"):
-        fn = getattr(module, f"{name}_{suffix}", None)
+        fn = getattr(module, f"{name}_{suffix}", None) or getattr(
+            module, f"{name}_{suffix}_naive", None
+        )
         if not callable(fn):
-            raise CommandError(f"{path} has no function {name}_{suffix}")
+            raise CommandError(f"{path} has no function {name}_{suffix} (or {name}_{suffix}_naive)")
         pair.append(fn)
     known_shapes, params = KNOWN.get(name, (None, None))
+    params = _params(args.param, params)
     if args.shapes:
         shapes = [_shape(s) for s in args.shapes]
     elif known_shapes is not None:
