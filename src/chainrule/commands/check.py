@@ -56,9 +56,11 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an entry of the parameter dict passed after the arrays (repeatable), e.g. "
-        "--param stride=2 --param mode=train",
+        "--param stride=2 --param mode=train (default: the course's for its layers, else none)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of inputs and upstream gradient")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of inputs and upstream gradient (default: 0)"
+    )
     parser.set_defaults(run=run)
 
 
