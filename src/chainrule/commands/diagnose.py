@@ -10,7 +10,7 @@ from typing import Any
 
 #: Options of this module: about the invocation, never restored by ``--resume``.
 OPTIONS = ("diagnose", "sanity")
-EVERY = 10  # steps between samples (about 13% of a digits MLP's training time: docs/benchmarks.md)
+EVERY = 10  # steps between samples (about 12% of a digits MLP's training time: docs/benchmarks.md)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

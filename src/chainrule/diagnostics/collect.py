@@ -154,6 +154,7 @@ class Diagnostics:
         self._handles: list = []
         self._current: Sample | None = None
         self._before: list | None = None  # copies of the weights at the last sampled step
+        self._buffers: list | None = None  # where those copies are kept, allocated once
         self._pending: Sample | None = None  # the sample whose update ratio is still to come
         self._arm()
 
@@ -250,8 +251,12 @@ class Diagnostics:
             self.divergence = self._divergence(loss, value)
 
     def _take_parameters(self, sample: Sample) -> None:
-        before = []
-        for name, p in self.params.items():
+        if self._buffers is None or any(
+            b.shape != p.shape or b.dtype != p.dtype
+            for b, p in zip(self._buffers, self.params.values())
+        ):
+            self._buffers = [np.empty_like(p.data) for p in self.params.values()]
+        for (name, p), buffer in zip(self.params.items(), self._buffers):
             w, g = p.data, p.grad
             g = g.data if isinstance(g, Node) else g
             flat_w = w.ravel()
@@ -260,8 +265,8 @@ class Diagnostics:
                 math.sqrt(float(np.dot(flat_g, flat_g))) if flat_g is not None else 0.0,
                 math.sqrt(float(np.dot(flat_w, flat_w))),
             )
-            before.append(w.copy())
-        self._before = before
+            np.copyto(buffer, w)
+        self._before = self._buffers  # reused: no allocation churn around a sample
         self._pending = sample
 
     def _finish_ratios(self) -> None:
