@@ -44,7 +44,7 @@ def max_pool2d_forward(
 def _winners(xp: np.ndarray, out: np.ndarray, slices: list):
     """For each window offset, a mask of the windows it wins: the first offset (row-major)
     holding the maximum, or the last NaN of a window with NaNs (PyTorch's rule)."""
-    if np.isnan(out).any():
+    if np.isnan(out.sum()):  # a NaN somewhere (or +inf and -inf): the exact, slower rule
         idx = np.zeros(out.shape, np.int32)
         best = xp[..., slices[0][0], slices[0][1]].copy()
         for k, (rows, cols) in enumerate(slices[1:], 1):
@@ -59,9 +59,9 @@ def _winners(xp: np.ndarray, out: np.ndarray, slices: list):
     for rows, cols in slices:
         won = xp[..., rows, cols] == out
         if taken is None:
-            taken = won
+            taken = won.copy()
         else:
-            won &= ~taken
+            np.greater(won, taken, out=won)  # won and not taken, without a temporary
             taken |= won
         yield won
 
