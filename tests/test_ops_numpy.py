@@ -242,6 +242,8 @@ def test_numpy_functions_on_tensors_record_gates():
     assert np.shape(t) == (3, 4) and np.argmax(t) == x.argmax()
     assert isinstance(np.ones(4) * t[0], cr.Tensor)  # the reflected operator, as before
     assert np.isfinite(t).all() and (t > 0).dtype == bool
+    zeros = np.zeros_like(t)
+    assert type(zeros) is np.ndarray and zeros.shape == (3, 4)
 
 
 @pytest.mark.parametrize(

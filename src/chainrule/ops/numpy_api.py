@@ -205,8 +205,12 @@ QUERIES = (
     np.array_str,
     np.result_type,
     np.can_cast,
+    np.zeros_like,
+    np.ones_like,
+    np.empty_like,
+    np.full_like,
 )
-"""NumPy functions answered from the data: their results carry no gradient."""
+"""NumPy functions answered from the data (plain arrays): their results carry no gradient."""
 
 _PLAIN = (str, int, float, bool, type(None))
 
