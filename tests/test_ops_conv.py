@@ -126,13 +126,13 @@ def test_max_pool2d_matches_torch_including_ties(case, seed, ties):
     )
 
 
-@given(case=pool_cases(), seed=st.integers(0, 2**16))
-def test_avg_pool2d_matches_torch(case, seed):
+@given(case=pool_cases(), seed=st.integers(0, 2**16), include=st.booleans())
+def test_avg_pool2d_matches_torch(case, seed, include):
     shape, k, stride, padding, _, dtype = case
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     compare(
-        lambda t: F.avg_pool2d(t, k, stride, padding),
-        lambda t: TF.avg_pool2d(t, k, stride, padding),
+        lambda t: F.avg_pool2d(t, k, stride, padding, include),
+        lambda t: TF.avg_pool2d(t, k, stride, padding, count_include_pad=include),
         x,
     )
 
@@ -143,6 +143,10 @@ def test_pooling_second_derivatives_and_gradcheck():
     for ours, theirs in [
         (lambda t: F.max_pool2d(t, 3, 2, 1) ** 2, lambda t: TF.max_pool2d(t, 3, 2, 1) ** 2),
         (lambda t: F.avg_pool2d(t, 2, 1, 1) ** 2, lambda t: TF.avg_pool2d(t, 2, 1, 1) ** 2),
+        (
+            lambda t: F.avg_pool2d(t, 3, 2, 1, False) ** 2,
+            lambda t: TF.avg_pool2d(t, 3, 2, 1, count_include_pad=False) ** 2,
+        ),
     ]:
         compare_second_order(ours, theirs, x)
         assert cr.gradcheck(ours, x)

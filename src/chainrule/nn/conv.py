@@ -109,14 +109,18 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Mean over windows (stride defaults to the kernel size; zero padding counts)."""
+    """Mean over windows (stride defaults to the kernel size; zero padding counts unless
+    ``count_include_pad=False``)."""
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+    def __init__(
+        self, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
 
     def forward(self, x: Any) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride

@@ -1,5 +1,6 @@
 """2-D pooling gates with PyTorch's semantics: ``max_pool2d`` (kernel, stride, padding, dilation)
-and ``avg_pool2d`` (kernel, stride, padding; zero padding counted in the average).
+and ``avg_pool2d`` (kernel, stride, padding; zero padding counted in the average unless
+``count_include_pad=False``).
 
 Max pooling routes: each window's gradient goes to the element that won the window (the first
 maximum in row-major order on a tie, and a NaN wins, as in PyTorch). The forward records the
@@ -121,27 +122,52 @@ def max_pool2d_gather(
     return result
 
 
+def _share(hw: tuple, kernel_size, stride, padding, out_hw, count_include_pad, dtype) -> Any:
+    """What each window element contributes: 1/K, or without ``count_include_pad`` 1/(the number
+    of the window's elements inside the input), per output position."""
+    slices = offset_slices(kernel_size, stride, (1, 1), out_hw)
+    if count_include_pad or padding == (0, 0):
+        return 1.0 / len(slices)
+    inside = padded(np.ones(hw), padding)
+    count = sum(inside[rows, cols] for rows, cols in slices)
+    return (1.0 / count).astype(dtype)
+
+
 def avg_pool2d_forward(
-    x: np.ndarray, *, kernel_size: tuple, stride: tuple, padding: tuple
+    x: np.ndarray,
+    *,
+    kernel_size: tuple,
+    stride: tuple,
+    padding: tuple,
+    count_include_pad: bool = True,
 ) -> np.ndarray:
-    """Window means over the zero-padded input (the padding counts, PyTorch's default)."""
-    _, slices = _geometry(x.shape, kernel_size, stride, padding, (1, 1), "avg_pool2d")
+    """Window means over the zero-padded input (the padding counts unless not
+    ``count_include_pad``, as in PyTorch)."""
+    hw, slices = _geometry(x.shape, kernel_size, stride, padding, (1, 1), "avg_pool2d")
     xp = padded(x, padding)
     rows, cols = slices[0]
     out = xp[..., rows, cols].copy()
     for rows, cols in slices[1:]:
         out += xp[..., rows, cols]
-    out *= 1.0 / len(slices)
+    out *= _share(x.shape[-2:], kernel_size, stride, padding, hw, count_include_pad, out.dtype)
     return out
 
 
 def avg_pool2d_scatter(
-    g: np.ndarray, *, shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple
+    g: np.ndarray,
+    *,
+    shape: tuple,
+    kernel_size: tuple,
+    stride: tuple,
+    padding: tuple,
+    count_include_pad: bool = True,
 ) -> np.ndarray:
-    """Each window's ``g`` / K added to every element of the window (avg_pool2d's adjoint)."""
-    slices = offset_slices(kernel_size, stride, (1, 1), g.shape[-2:])
+    """Each window's ``g`` times its share added to every element of the window (avg_pool2d's
+    adjoint)."""
+    hw = g.shape[-2:]
+    slices = offset_slices(kernel_size, stride, (1, 1), hw)
     dxp = np.zeros((*shape[:-2], shape[-2] + 2 * padding[0], shape[-1] + 2 * padding[1]), g.dtype)
-    share = g * (1.0 / len(slices))
+    share = g * _share(shape[-2:], kernel_size, stride, padding, hw, count_include_pad, g.dtype)
     for rows, cols in slices:
         dxp[..., rows, cols] += share
     return np.ascontiguousarray(cropped(dxp, padding))
@@ -214,7 +240,9 @@ class AvgPool2d(Gate):
 
     name = "avg_pool2d"
     symbol = "avgpool"
-    forward_code = "avg_pool2d_forward({0}, " + _OPTIONS + ")"
+    forward_code = (
+        "avg_pool2d_forward({0}, " + _OPTIONS + ", count_include_pad={count_include_pad})"
+    )
 
     @staticmethod
     def forward(ctx, x, **options):
@@ -232,7 +260,11 @@ class AvgPool2dScatter(Gate):
 
     name = "avg_pool2d_scatter"
     symbol = "avgpoolᵀ"
-    forward_code = "avg_pool2d_scatter({0}, shape={shape}, " + _OPTIONS + ")"
+    forward_code = (
+        "avg_pool2d_scatter({0}, shape={shape}, "
+        + _OPTIONS
+        + ", count_include_pad={count_include_pad})"
+    )
 
     @staticmethod
     def forward(ctx, g, **options):
@@ -270,8 +302,15 @@ def max_pool2d(
     return MaxPool2d.apply(x, **options)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
-    """Mean over each ``kernel_size`` window (PyTorch's ``avg_pool2d``; zero padding counts)."""
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    count_include_pad: bool = True,
+) -> Any:
+    """Mean over each ``kernel_size`` window (PyTorch's ``avg_pool2d``; zero padding counts in
+    the mean unless ``count_include_pad`` is False)."""
     shape, options = _pool_options(x, kernel_size, stride, padding, "avg_pool2d")
     output_hw(shape, *options.values(), (1, 1), "avg_pool2d")
-    return AvgPool2d.apply(x, **options)
+    return AvgPool2d.apply(x, **options, count_include_pad=bool(count_include_pad))
