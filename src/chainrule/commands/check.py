@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         nargs="+",
         metavar="SHAPE",
         help="shapes of the array arguments in order, e.g. 4x5 5x3 3 (default: the course's "
-        "for affine, relu, sigmoid, tanh, batchnorm, layernorm)",
+        f"for {', '.join(KNOWN)})",
     )
     parser.add_argument(
         "--param",
