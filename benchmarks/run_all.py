@@ -13,6 +13,7 @@ from pathlib import Path
 SCRIPTS = (
     "bench_scalar.py",
     "bench_tensor.py",
+    "bench_safety.py",
     "bench_stage.py",
     "bench_train.py",
     "bench_trainer.py",
