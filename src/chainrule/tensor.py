@@ -14,6 +14,7 @@ from .engine import GateError, GateTypeError, Node, _GradMode, is_complex
 from .gate import record_nodes
 from .ops import arithmetic as ar
 from .ops import arrange, contract, numpy_api, stats
+from .ops._util import raw
 
 
 def _refs_seen_by_callee(array: np.ndarray) -> int:
@@ -280,25 +281,25 @@ class Tensor(Node):
     # --- comparisons give bool arrays, not gates -----------------------------------------------
     def __lt__(self, other: Any) -> np.ndarray:
         _refuse_while_staging(self, "comparison '<'")
-        return self.data < ops.broadcast.raw_data(other)
+        return self.data < raw(other)
 
     def __le__(self, other: Any) -> np.ndarray:
         _refuse_while_staging(self, "comparison '<='")
-        return self.data <= ops.broadcast.raw_data(other)
+        return self.data <= raw(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
         _refuse_while_staging(self, "comparison '>'")
-        return self.data > ops.broadcast.raw_data(other)
+        return self.data > raw(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
         _refuse_while_staging(self, "comparison '>='")
-        return self.data >= ops.broadcast.raw_data(other)
+        return self.data >= raw(other)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data == ops.broadcast.raw_data(other)
+        return self.data == raw(other)
 
     def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data != ops.broadcast.raw_data(other)
+        return self.data != raw(other)
 
     __hash__ = Node.__hash__
 

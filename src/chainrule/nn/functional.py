@@ -19,7 +19,9 @@ import numpy as np
 from .. import ops
 from ..engine import GateError, GateTypeError, Node
 from ..gate import Gate
+from ..ops._util import raw
 from ..ops.conv import conv2d
+from ..ops.mask import NoGradGate
 from ..ops.norm import batch_norm, group_norm, layer_norm
 from ..ops.pad import pad
 from ..ops.pool import avg_pool2d, max_pool2d
@@ -69,7 +71,7 @@ def log_softmax(input: Any, dim: int = -1) -> Tensor:
 
 
 def _data(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    return np.asarray(raw(x))
 
 
 class Affine(Gate):
@@ -78,13 +80,10 @@ class Affine(Gate):
 
     name = "linear"
     symbol = "xWᵀ+b"
-    rules = ("dx = g @ W", "dW = g.T @ x", "db = g.sum(rows)")
 
     @staticmethod
-    def staged_as(x, w, b=None):
-        """The built-in gates this gate stands for (``cr.stage`` writes their code)."""
-        out = ops.matmul(x, ops.transpose(w))
-        return out if b is None else out + b
+    def forward_code(site):
+        return site.format("{0} @ {1}.T + {2}" if len(site.args) == 3 else "{0} @ {1}.T")
 
     @staticmethod
     def forward(ctx, x, w, b=None):
@@ -133,13 +132,13 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope * x (gradient negative_slope at 0, as PyTorch)."""
-    return ops.where(_data(x) > 0, x, x * negative_slope)
+    return ops.where(ops.greater(x, 0), x, x * negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1) (gradient alpha at 0, as PyTorch)."""
     negative = ops.exp(ops.clip(x, None, 0.0)) - 1.0
-    return ops.where(_data(x) > 0, x, negative * alpha)
+    return ops.where(ops.greater(x, 0), x, negative * alpha)
 
 
 def dropout(
@@ -221,35 +220,23 @@ class SoftmaxCrossEntropy(Gate):
 
     name = "cross_entropy"
     symbol = "CE"
-
-    @staticmethod
-    def staged_as(s, *, labels, reduction):
-        """The built-in gates this gate stands for (``cr.stage`` writes their code)."""
-        picked = -ops.log_softmax(s, axis=1)[np.arange(len(labels)), labels]
-        return _reduce(picked, reduction, "cross_entropy")
+    forward_code = "cross_entropy_forward({0}, {labels}, {reduction})"
 
     @staticmethod
     def forward(ctx, s, *, labels, reduction):
         z = s - _max(s, axis=1, keepdims=True)
         e = np.exp(z)
         total = _sum(e, axis=1, keepdims=True)
-        rows = np.arange(len(labels))
-        losses = np.log(total[:, 0]) - z[rows, labels]
         ctx.save_for_backward(s, e, total)
-        if reduction == "none":
-            return losses
-        summed = _sum(losses)
-        return np.asarray(summed / len(losses) if reduction == "mean" else summed)
+        return _cross_entropy_losses(z, total, labels, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         s, e, total = ctx.saved_tensors
         labels, reduction = ctx.options["labels"], ctx.options["reduction"]
         n = len(labels)
-        if isinstance(s, Node):
-            onehot = np.zeros(s.shape, dtype=s.dtype)
-            onehot[np.arange(n), labels] = 1
-            d = ops.softmax(s, axis=1) - onehot
+        if isinstance(s, Node):  # create_graph: the same rule in differentiable operations
+            d = ops.softmax(s, axis=1) - OneHot.apply(s, labels=labels)
         else:
             d = e / total
             d[np.arange(n), labels] -= 1
@@ -266,6 +253,41 @@ class SoftmaxCrossEntropy(Gate):
         if reduction == "sum":
             return (d * grad,)
         return (d * grad.reshape(n, 1),)
+
+
+def _cross_entropy_losses(z: np.ndarray, total: np.ndarray, labels: np.ndarray, reduction: str):
+    """The loss from the shifted scores ``z`` and their row sums of exp."""
+    losses = np.log(total[:, 0]) - z[np.arange(len(labels)), labels]
+    if reduction == "none":
+        return losses
+    summed = _sum(losses)
+    return np.asarray(summed / len(losses) if reduction == "mean" else summed)
+
+
+def cross_entropy_forward(s: np.ndarray, labels: np.ndarray, reduction: str) -> np.ndarray:
+    """Softmax cross-entropy of scores ``s`` (the gate's staged code; its forward is the same
+    computation, keeping the exponentials for backward)."""
+    z = s - _max(s, axis=1, keepdims=True)
+    return _cross_entropy_losses(z, _sum(np.exp(z), axis=1, keepdims=True), labels, reduction)
+
+
+class OneHot(NoGradGate):
+    """Rows of zeros shaped like the scores ``s``, with 1 at each row's label: cross-entropy's
+    routing, an input without gradient."""
+
+    name = "one_hot"
+    forward_code = "one_hot_forward({0}, {labels})"
+
+    @staticmethod
+    def forward(ctx, s, *, labels):
+        return one_hot_forward(s, labels)
+
+
+def one_hot_forward(s: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """zeros_like(s) with 1 at ``[i, labels[i]]``."""
+    onehot = np.zeros(s.shape, dtype=s.dtype)
+    onehot[np.arange(len(labels)), labels] = 1
+    return onehot
 
 
 def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:

@@ -27,7 +27,24 @@ from .elementwise import (
     where,
 )
 from .linalg import MatMul, dot, matmul
-from .reduce import LogSumExp, Max, Mean, Min, Sum, logsumexp
+from .mask import (
+    Equal,
+    Greater,
+    GreaterEqual,
+    Less,
+    LessEqual,
+    LogicalAnd,
+    LogicalNot,
+    NoGradGate,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+)
+from .reduce import LogSumExp, Max, Mean, Min, Sum, TieShare, logsumexp
 from .scalar import LinearCombination, linear_combination
 from .shape import (
     Concatenate,
@@ -49,6 +66,22 @@ from .shape import (
 from .softmax import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
+    "Equal",
+    "Greater",
+    "GreaterEqual",
+    "Less",
+    "LessEqual",
+    "LogicalAnd",
+    "LogicalNot",
+    "NoGradGate",
+    "TieShare",
+    "equal",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "logical_and",
+    "logical_not",
     "Abs",
     "Add",
     "BroadcastTo",

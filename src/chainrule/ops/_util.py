@@ -1,4 +1,4 @@
-"""Small helpers shared by the built-in gates: raw data, dtype-preserving masks, shape sums."""
+"""Small helpers shared by the built-in gates: raw data, shape sums, axes."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ from ..engine import GateError, GateTypeError, Node
 def raw(value: Any) -> Any:
     """The plain number or array behind ``value`` (a node during create_graph backward)."""
     return value.data if isinstance(value, Node) else value
-
-
-def as_mask(condition: Any, like: Any) -> Any:
-    """A 0/1 multiplier with ``like``'s dtype (so float32 gradients stay float32)."""
-    if type(condition) is bool:
-        return float(condition)
-    dtype = getattr(raw(like), "dtype", None)
-    if dtype is None or not np.issubdtype(dtype, np.floating):
-        dtype = np.float64
-    return np.asarray(condition, dtype=dtype)
 
 
 def sum_to_shape(grad: Any, shape: tuple) -> Any:
@@ -73,40 +63,3 @@ def keepdims_shape(shape: tuple, axes: tuple | None) -> tuple:
     if axes is None:
         return (1,) * len(shape)
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-# --- staged code (chainrule.stage): helpers for the gates' code templates ------------------------
-def _axes_literal(axes: tuple) -> str:
-    return repr(axes[0]) if len(axes) == 1 else repr(tuple(axes))
-
-
-def axis_code(options: dict) -> str:
-    """A reduction's ``axis``/``keepdims`` options as keyword arguments of staged code."""
-    code = "" if options["axis"] is None else f", axis={_axes_literal(options['axis'])}"
-    return code + (", keepdims=True" if options["keepdims"] else "")
-
-
-def reduced_grad_code(site: Any, expr: str | None = None) -> str:
-    """Staged code for a reduction's output-shaped ``expr`` (default: the upstream gradient)
-    reshaped so that it broadcasts against the input, as backward needs it."""
-    expr = site.g if expr is None else expr
-    options = site.options
-    if options["keepdims"] or options["axis"] is None:
-        return expr
-    return f"np.reshape({expr}, {keepdims_shape(site.shapes[0], options['axis'])!r})"
-
-
-def sum_to_shape_code(expr: str, shape: tuple, to: tuple) -> str:
-    """Staged code summing ``expr`` (of ``shape``) over broadcast axes back to ``to``, the same
-    reduction as :func:`sum_to_shape`."""
-    lead = len(shape) - len(to)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(to) if n == 1 and shape[lead + i] != 1
-    )
-    if not axes:
-        return expr if tuple(shape) == tuple(to) else f"np.reshape({expr}, {tuple(to)!r})"
-    if lead == 0:
-        return f"np.sum({expr}, axis={_axes_literal(axes)}, keepdims=True)"
-    if len(axes) == lead:
-        return f"np.sum({expr}, axis={_axes_literal(axes)})"
-    return f"np.reshape(np.sum({expr}, axis={_axes_literal(axes)}, keepdims=True), {tuple(to)!r})"

@@ -13,16 +13,14 @@ import numpy as np
 
 from ..engine import GateError
 from ..gate import Gate
-from ._util import as_mask, raw
+from .mask import equal, greater_equal, logical_and
 
 
 class Add(Gate):
     """x + y: both local gradients are 1, so the gate hands its upstream gradient to each input."""
 
-    elementwise = True  # staged code may pass it a constant upstream gradient
-    # staged code (see chainrule.stage): the forward expression and each input's gradient
+    # staged code (see chainrule.stage): the forward computation as one NumPy expression
     forward_code = "{0} + {1}"
-    backward_code = ("{g}", "{g}")
     stage_name = "{0}p{1}"
 
     symbol = "+"
@@ -40,9 +38,7 @@ class Add(Gate):
 class Sub(Gate):
     """x - y: local gradients 1 and -1."""
 
-    elementwise = True
     forward_code = "{0} - {1}"
-    backward_code = ("{g}", "-{g}")
     stage_name = "{0}m{1}"
 
     symbol = "-"
@@ -53,15 +49,13 @@ class Sub(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, (-grad if ctx.inputs[1].requires_grad else None)
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Gate):
     """x * y: local gradients (y, x), each input gets the other one times upstream."""
 
-    elementwise = True
     forward_code = "{0} * {1}"
-    backward_code = ("{1} * {g}", "{0} * {g}")
 
     symbol = "*"
     pattern = "mul swaps"
@@ -75,16 +69,11 @@ class Mul(Gate):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         in_x, in_y = ctx.inputs
-        return (grad * y if in_x.requires_grad else None, grad * x if in_y.requires_grad else None)
+        return (y * grad if in_x.requires_grad else None, x * grad if in_y.requires_grad else None)
 
 
 class Div(Gate):
     """x / y: local gradients 1/y and -x/y²."""
-
-    @staticmethod
-    def staged_as(x, y):
-        """Staged as the notes stage a quotient: x times the reciprocal of y (two stages)."""
-        return Mul.apply(x, Reciprocal.apply(y))
 
     symbol = "/"
 
@@ -100,15 +89,13 @@ class Div(Gate):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         gx = grad / y
-        return gx, (-gx * x / y if ctx.inputs[1].requires_grad else None)
+        return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
 
 
 class Neg(Gate):
     """-x, the notes' ``*-1`` gate: local gradient -1."""
 
-    elementwise = True
     forward_code = "-{0}"
-    backward_code = ("-{g}",)
     stage_name = "neg{0}"
 
     symbol = "*-1"
@@ -125,9 +112,7 @@ class Neg(Gate):
 class Translate(Gate):
     """x + c for a constant c (the notes' ``+1`` gate): local gradient 1."""
 
-    elementwise = True
     forward_code = "{0} + {c}"
-    backward_code = ("{g}",)
 
     symbol = "+"  # a diagram writes it with its constant: "+1"
 
@@ -143,9 +128,7 @@ class Translate(Gate):
 class Scale(Gate):
     """c * x for a constant c (the notes' ``*a`` gate): local gradient c."""
 
-    elementwise = True
     forward_code = "{c} * {0}"
-    backward_code = ("{c} * {g}",)
 
     symbol = "*"  # written with its constant: "*2", "*-1"
 
@@ -155,15 +138,13 @@ class Scale(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad * ctx.options["c"],)
+        return (ctx.options["c"] * grad,)
 
 
 class Reciprocal(Gate):
     """1 / x (the notes' ``1/x`` gate): local gradient -1/x²."""
 
-    elementwise = True
     forward_code = "1.0 / {0}"
-    backward_code = ("-({out} * {out}) * {g}",)
     stage_name = "inv{0}"
 
     symbol = "1/x"
@@ -180,21 +161,14 @@ class Reciprocal(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (-grad * out * out,)
+        return (-(out * out) * grad,)
 
 
 class PowConst(Gate):
     """x ** c for a constant exponent c: local gradient c * x**(c-1) (0 when c == 0, as in
     PyTorch, even at x == 0)."""
 
-    elementwise = True
     forward_code = "{0} ** {c}"
-
-    @staticmethod
-    def backward_code(site):
-        if site.options["c"] == 0:
-            return (site.format("0.0 * {g}"),)
-        return (site.format("{c} * {0} ** ({c} - 1) * {g}"),)
 
     @staticmethod
     def stage_name(site):
@@ -221,11 +195,11 @@ class PowConst(Gate):
         (x,) = ctx.saved_tensors
         c = ctx.options["c"]
         if c == 0:
-            return (grad * 0.0,)
+            return (0.0 * grad,)
         if c == 2:
-            return (grad * (x * 2),)  # x ** 1 would be a needless copy
+            return (x * 2 * grad,)  # x ** 1 would be a needless copy
         try:
-            return (grad * c * x ** (c - 1),)
+            return (c * x ** (c - 1) * grad,)
         except ZeroDivisionError:
             msg = f"gate 'pow': the gradient of x ** {c!r} at x = 0 is infinite"
             raise GateError(msg) from None
@@ -238,13 +212,7 @@ class Pow(Gate):
     x == 0 and y >= 0 (instead of the nan of 0 * inf).
     """
 
-    elementwise = True
     forward_code = "np.power({0}, {1})"
-    backward_code = (
-        "np.where({1} == 0, 0.0, {1} * {0} ** ({1} - 1) * {g})",
-        "{g} * {out} * np.log(np.where(({0} == 0) & ({1} >= 0), 1.0, {0}))"
-        " * ~(({0} == 0) & ({1} >= 0))",
-    )
 
     symbol = "**"
 
@@ -260,20 +228,15 @@ class Pow(Gate):
 
         x, y, out = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
-        rx, ry = raw(x), raw(y)
         if type(x) is float and type(y) is float:  # plain floats (create_graph gets Values)
-            return _scalar_power_grads(ctx, grad, rx, ry, need_x, need_y)
+            return _scalar_power_grads(ctx, grad, x, y, need_x, need_y)
         gx = gy = None
-        if need_x:
-            flat = ry == 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gx = grad * y * x ** (y - 1)
-            if np.any(flat):
-                gx = where(flat, 0.0, gx)
-        if need_y:
-            zero = (rx == 0) & (ry >= 0)
-            safe_x = where(zero, 1.0, x)
-            gy = grad * out * log(safe_x) * as_mask(np.logical_not(zero), rx)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if need_x:
+                gx = where(equal(y, 0), 0.0, y * x ** (y - 1) * grad)
+            if need_y:
+                zero = logical_and(equal(x, 0), greater_equal(y, 0))
+                gy = where(zero, 0.0, out * log(where(zero, 1.0, x)) * grad)
         return gx, gy
 
 

@@ -9,17 +9,13 @@ import numpy as np
 
 from ..engine import GateError, Node
 from ..gate import Gate
-from ._util import sum_to_shape, sum_to_shape_code
+from ._util import raw, sum_to_shape
 
 
 class BroadcastTo(Gate):
     """Stretch x to ``shape`` without copying (a fan-out of each element, so gradients add)."""
 
     forward_code = "np.broadcast_to({0}, {shape})"
-
-    @staticmethod
-    def backward_code(site):
-        return (sum_to_shape_code(site.g, site.out_shape, site.shapes[0]),)
 
     name = "broadcast_to"
     symbol = "expand"
@@ -59,17 +55,13 @@ def broadcast_to(x: Any, shape: Any) -> Any:
     return BroadcastTo.apply(x, shape=shape)
 
 
-def raw_data(value: Any) -> Any:
-    return value.data if isinstance(value, Node) else value
-
-
 def apply_elementwise(gate: type[Gate], *inputs: Any, **options: Any) -> Any:
     """Apply an elementwise gate after stretching every differentiable input to the common shape.
 
     Constants are left as they are (NumPy broadcasts them); a shape mismatch names the gate and
     the shapes.
     """
-    shapes = [np.shape(raw_data(i)) for i in inputs]
+    shapes = [np.shape(raw(i)) for i in inputs]
     first = shapes[0]
     if all(s == first for s in shapes):
         return gate.apply(*inputs, **options)

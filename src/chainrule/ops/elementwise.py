@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GateError
+from ..engine import GateError, Node
 from ..gate import Gate
-from ._util import as_mask, raw
+from ._util import raw
 from .broadcast import apply_elementwise, broadcast_to
+from .mask import equal, greater, greater_equal, less, less_equal, logical_and
 
 
 def _scalar_domain(gate: str, fn, x: float, ok: bool, need: str) -> float:
@@ -34,9 +35,7 @@ def _scalar_domain(gate: str, fn, x: float, ok: bool, need: str) -> float:
 class Exp(Gate):
     """e**x: its local gradient is its own output."""
 
-    elementwise = True
     forward_code = "np.exp({0})"
-    backward_code = ("{out} * {g}",)
     stage_name = "exp{0}"
 
     @staticmethod
@@ -48,15 +47,13 @@ class Exp(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad * out,)
+        return (out * grad,)
 
 
 class Log(Gate):
     """Natural log: local gradient 1/x."""
 
-    elementwise = True
     forward_code = "np.log({0})"
-    backward_code = ("{g} / {0}",)
     stage_name = "log{0}"
 
     @staticmethod
@@ -75,9 +72,7 @@ class Log(Gate):
 class Sqrt(Gate):
     """Square root: local gradient 1 / (2 sqrt(x))."""
 
-    elementwise = True
     forward_code = "np.sqrt({0})"
-    backward_code = ("{g} / ({out} * 2)",)
     stage_name = "sqrt{0}"
 
     symbol = "√"
@@ -103,9 +98,7 @@ class Sqrt(Gate):
 class Tanh(Gate):
     """Hyperbolic tangent: local gradient 1 - tanh(x)²."""
 
-    elementwise = True
     forward_code = "np.tanh({0})"
-    backward_code = ("(1 - {out} * {out}) * {g}",)
     stage_name = "tanh{0}"
 
     @staticmethod
@@ -117,7 +110,7 @@ class Tanh(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad * (1.0 - out * out),)
+        return ((1 - out * out) * grad,)
 
 
 # e**x where overflow to inf is expected (sigmoid's far negative tail gives 1 / inf = 0), without
@@ -129,9 +122,7 @@ _exp_ignoring_overflow = np.errstate(over="ignore")(np.exp)
 class Sigmoid(Gate):
     """The logistic function as one gate: local gradient (1 - s) * s, from its output s alone."""
 
-    elementwise = True
     forward_code = "1 / (1 + np.exp(-{0}))"
-    backward_code = ("(1 - {out}) * {out} * {g}",)
     stage_name = "sig{0}"
 
     symbol = "σ"
@@ -157,15 +148,13 @@ class Sigmoid(Gate):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return (grad * ((1.0 - out) * out),)
+        return ((1 - out) * out * grad,)
 
 
 class Relu(Gate):
     """max(0, x): passes the gradient where x > 0 (and not at 0)."""
 
-    elementwise = True
     forward_code = "np.maximum({0}, 0)"
-    backward_code = ("({0} > 0) * {g}",)
     stage_name = "relu{0}"
 
     @staticmethod
@@ -180,18 +169,13 @@ class Relu(Gate):
         (x,) = ctx.saved_tensors
         if type(x) is float:  # the scalar front end's hot path
             return (grad if x > 0 else grad * 0.0,)
-        x = raw(x)
-        if type(grad) is np.ndarray:  # a bool mask multiplies as 0/1 in grad's dtype, uncopied
-            return (grad * (x > 0),)
-        return (grad * as_mask(x > 0, x),)
+        return (greater(x, 0) * grad,)  # a bool mask multiplies as 0/1 in grad's dtype
 
 
 class Abs(Gate):
     """|x|: local gradient sign(x) (0 at 0)."""
 
-    elementwise = True
     forward_code = "np.abs({0})"
-    backward_code = ("np.sign({0}) * {g}",)
     stage_name = "abs{0}"
 
     symbol = "|x|"
@@ -203,27 +187,16 @@ class Abs(Gate):
 
     @staticmethod
     def backward(ctx, grad):
+        from .special import sign  # special builds on this module
+
         (x,) = ctx.saved_tensors
-        x = raw(x)
-        sign = float((x > 0) - (x < 0)) if type(x) is float else np.sign(x)
-        return (grad * sign,)
+        return (sign(x) * grad,)
 
 
 class Clip(Gate):
     """x limited to [lo, hi] (either may be None): gradient passes where lo <= x <= hi."""
 
-    elementwise = True
     forward_code = "np.clip({0}, {lo}, {hi})"
-
-    @staticmethod
-    def backward_code(site):
-        lo, hi = site.options.get("lo"), site.options.get("hi")
-        tests = ([site.format("({0} >= {lo})")] if lo is not None else []) + (
-            [site.format("({0} <= {hi})")] if hi is not None else []
-        )
-        if not tests:
-            return (site.g,)
-        return (f"({' & '.join(tests)}) * {site.g}",)
 
     @staticmethod
     def forward(ctx, x, *, lo=None, hi=None):
@@ -237,28 +210,20 @@ class Clip(Gate):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        x = raw(x)
         lo, hi = ctx.options.get("lo"), ctx.options.get("hi")
-        inside = (x >= (-math.inf if lo is None else lo)) & (x <= (math.inf if hi is None else hi))
-        return (grad * as_mask(inside, x),)
-
-
-def _router_share(first_wins: Any, tie: Any, like: Any) -> Any:
-    """Fraction of the gradient routed to the first input: 1 where it wins, 1/2 on a tie."""
-    if type(first_wins) is bool:
-        return 1.0 if first_wins else (0.5 if tie else 0.0)
-    return as_mask(first_wins, like) + as_mask(tie, like) * 0.5
+        if lo is None:
+            inside = less_equal(x, math.inf if hi is None else hi)
+        elif hi is None:
+            inside = greater_equal(x, lo)
+        else:
+            inside = logical_and(greater_equal(x, lo), less_equal(x, hi))
+        return (inside * grad,)
 
 
 class Maximum(Gate):
     """The max gate: routes the whole gradient to the larger input (split equally on a tie)."""
 
-    elementwise = True
     forward_code = "np.maximum({0}, {1})"
-    backward_code = (
-        "(({0} > {1}) + ({0} == {1}) * 0.5) * {g}",
-        "(({1} > {0}) + ({0} == {1}) * 0.5) * {g}",
-    )
 
     symbol = "max"
     pattern = "max routes"
@@ -272,20 +237,15 @@ class Maximum(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        x, y = (raw(v) for v in ctx.saved_tensors)
-        share = _router_share(x > y, x == y, x)
-        return grad * share, grad * (1 - share)
+        x, y = ctx.saved_tensors
+        half = equal(x, y) * grad * 0.5
+        return greater(x, y) * grad + half, greater(y, x) * grad + half
 
 
 class Minimum(Gate):
     """The min gate: routes the whole gradient to the smaller input (split equally on a tie)."""
 
-    elementwise = True
     forward_code = "np.minimum({0}, {1})"
-    backward_code = (
-        "(({0} < {1}) + ({0} == {1}) * 0.5) * {g}",
-        "(({1} < {0}) + ({0} == {1}) * 0.5) * {g}",
-    )
 
     symbol = "min"
     pattern = "min routes"
@@ -299,29 +259,29 @@ class Minimum(Gate):
 
     @staticmethod
     def backward(ctx, grad):
-        x, y = (raw(v) for v in ctx.saved_tensors)
-        share = _router_share(x < y, x == y, x)
-        return grad * share, grad * (1 - share)
+        x, y = ctx.saved_tensors
+        half = equal(x, y) * grad * 0.5
+        return less(x, y) * grad + half, less(y, x) * grad + half
 
 
 class Where(Gate):
-    """where(cond, x, y): routes the gradient to x where cond holds, to y elsewhere."""
+    """where(cond, x, y): routes the gradient to x where cond holds, to y elsewhere. The
+    condition is an input without gradient (a constant, or a mask gate's output)."""
 
-    elementwise = True
-    forward_code = "np.where({cond}, {0}, {1})"
-    backward_code = ("np.where({cond}, {g}, 0.0)", "np.where({cond}, 0.0, {g})")
+    forward_code = "np.where({0}, {1}, {2})"
 
     symbol = "where"
     pattern = "where routes"
 
     @staticmethod
-    def forward(ctx, x, y, *, cond):
+    def forward(ctx, cond, x, y):
+        ctx.save_for_backward(cond)
         return np.where(cond, x, y)
 
     @staticmethod
     def backward(ctx, grad):
-        cond = ctx.options["cond"]
-        return where(cond, grad, 0.0), where(cond, 0.0, grad)
+        (cond,) = ctx.saved_tensors
+        return None, where(cond, grad, 0.0), where(cond, 0.0, grad)
 
 
 def exp(x: Any) -> Any:
@@ -380,9 +340,11 @@ def minimum(x: Any, y: Any) -> Any:
 
 
 def where(cond: Any, x: Any, y: Any) -> Any:
-    """x where ``cond`` (a constant boolean array) holds, else y; differentiable in x and y."""
-    cond = np.asarray(raw(cond), dtype=bool)
-    shapes = (cond.shape, np.shape(raw(x)), np.shape(raw(y)))
+    """x where ``cond`` holds, else y; differentiable in x and y. ``cond`` is a boolean array or
+    a mask (``cr.greater(x, 0)``), which staged code then computes rather than freezes."""
+    if not isinstance(cond, Node):
+        cond = np.asarray(cond, dtype=bool)
+    shapes = (np.shape(raw(cond)), np.shape(raw(x)), np.shape(raw(y)))
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
@@ -390,11 +352,9 @@ def where(cond: Any, x: Any, y: Any) -> Any:
             "gate 'where': condition, x and y of shapes {} and {} and {} cannot be broadcast "
             "together".format(*shapes)
         ) from None
-    if cond.shape != shape:
-        cond = np.broadcast_to(cond, shape)
     x = broadcast_to(x, shape) if _differentiable(x) else x
     y = broadcast_to(y, shape) if _differentiable(y) else y
-    return Where.apply(x, y, cond=cond)
+    return Where.apply(cond, x, y)
 
 
 def _differentiable(value: Any) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..engine import GateError
 from ..gate import Gate
-from ._util import raw, sum_to_shape, sum_to_shape_code
+from ._util import raw, sum_to_shape
 from .shape import swapaxes
 
 
@@ -20,30 +20,7 @@ class MatMul(Gate):
 
     forward_code = "{0} @ {1}"
 
-    @staticmethod
-    def backward_code(site):
-        (a, b), g = site.args, site.g
-        sa, sb = site.shapes
-        if len(sa) == 2 and len(sb) == 2:
-            return (f"{g} @ {b}.T", f"{a}.T @ {g}")
-        if len(sa) == 1 and len(sb) == 1:
-            return (f"{b} * {g}", f"{a} * {g}")
-        a2 = f"np.reshape({a}, (1, -1))" if len(sa) == 1 else a
-        b2 = f"np.reshape({b}, (-1, 1))" if len(sb) == 1 else b
-        sa2 = (1, *sa) if len(sa) == 1 else sa
-        sb2 = (*sb, 1) if len(sb) == 1 else sb
-        g2 = g
-        if len(sa) == 1:
-            g2 = f"np.expand_dims({g2}, {-1 if len(sb) == 1 else -2})"
-        if len(sb) == 1:
-            g2 = f"np.expand_dims({g2}, -1)"
-        full = np.broadcast_shapes(sa2[:-2], sb2[:-2])
-        ga = sum_to_shape_code(f"{g2} @ np.swapaxes({b2}, -1, -2)", (*full, sa2[-2], sa2[-1]), sa2)
-        gb = sum_to_shape_code(f"np.swapaxes({a2}, -1, -2) @ {g2}", (*full, sb2[-2], sb2[-1]), sb2)
-        return (f"np.reshape({ga}, {sa})", f"np.reshape({gb}, {sb})")
-
     symbol = "@"
-    rules = ("dA = dC @ B.T", "dB = A.T @ dC")
 
     @staticmethod
     def forward(ctx, a, b):

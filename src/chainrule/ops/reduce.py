@@ -15,17 +15,18 @@ import numpy as np
 
 from ..engine import GateError
 from ..gate import Gate
-from ._util import as_mask, axis_code, keepdims_shape, normalize_axis, raw, reduced_grad_code
+from ._util import keepdims_shape, normalize_axis, raw
 from .broadcast import broadcast_to
 from .elementwise import exp
+from .mask import NoGradGate
 
 
 def _reduced_grad(ctx, grad: Any) -> Any:
     """The upstream gradient reshaped so that it broadcasts against the input."""
-    shape = np.shape(ctx.inputs[0].data)
-    if ctx.options["keepdims"]:
+    options = ctx.options
+    if options["keepdims"]:
         return grad
-    return grad.reshape(keepdims_shape(shape, ctx.options["axis"]))
+    return grad.reshape(keepdims_shape(np.shape(ctx.inputs[0].data), options["axis"]))
 
 
 class _Reduction(Gate, abstract=True):
@@ -40,13 +41,7 @@ class _Reduction(Gate, abstract=True):
 class Sum(_Reduction):
     """Sum over axes: each input element receives the upstream gradient (fan-out)."""
 
-    @staticmethod
-    def forward_code(site):
-        return site.format("np.sum({0}") + axis_code(site.options) + ")"
-
-    @staticmethod
-    def backward_code(site):
-        return (site.format("np.broadcast_to(" + reduced_grad_code(site) + ", {s0})"),)
+    forward_code = "np.sum({0}, axis={axis}, keepdims={keepdims})"
 
     symbol = "Σ"
 
@@ -64,16 +59,7 @@ class Sum(_Reduction):
 class Mean(_Reduction):
     """Mean over axes: each element receives the upstream gradient divided by the count."""
 
-    @staticmethod
-    def forward_code(site):
-        return site.format("np.mean({0}") + axis_code(site.options) + ")"
-
-    @staticmethod
-    def backward_code(site):
-        shape, axis = site.shapes[0], site.options["axis"]
-        count = math.prod(shape[a] for a in axis) if axis is not None else math.prod(shape)
-        grad = reduced_grad_code(site)
-        return (site.format(f"np.broadcast_to({grad} / {count or 1}, {{s0}})"),)
+    forward_code = "np.mean({0}, axis={axis}, keepdims={keepdims})"
 
     @staticmethod
     def forward(ctx, x, *, axis, keepdims):
@@ -90,17 +76,6 @@ class Mean(_Reduction):
 class _Extreme(_Reduction, abstract=True):
     """Max or min over axes; the gradient is shared equally by the tied extreme elements."""
 
-    @classmethod
-    def forward_code(cls, site):
-        return site.format(f"np.{cls.name}({{0}}") + axis_code(site.options) + ")"
-
-    @staticmethod
-    def backward_code(site):
-        kept = reduced_grad_code(site, site.out)
-        hit = site.format(f"({{0}} == {kept})")
-        axis = site.lit(site.options["axis"])
-        grad = reduced_grad_code(site)
-        return (f"{grad} * ({hit} / np.sum({hit}, axis={axis}, keepdims=True))",)
 
     pattern = "max routes"
     reduce = staticmethod(np.max)
@@ -115,12 +90,9 @@ class _Extreme(_Reduction, abstract=True):
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = (raw(v) for v in ctx.saved_tensors)
-        axis = ctx.options["axis"]
-        kept = out if ctx.options["keepdims"] else np.reshape(out, keepdims_shape(x.shape, axis))
-        hit = as_mask(x == kept, x)
-        share = hit / hit.sum(axis=axis, keepdims=True)
-        return (_reduced_grad(ctx, grad) * share,)
+        x, out = ctx.saved_tensors
+        share = TieShare.apply(x, _reduced_grad(ctx, out), axis=ctx.options["axis"])
+        return (share * _reduced_grad(ctx, grad),)
 
 
 class Max(_Extreme):
@@ -128,6 +100,7 @@ class Max(_Extreme):
 
     name = "max"
     symbol = "max"
+    forward_code = "np.max({0}, axis={axis}, keepdims={keepdims})"
     reduce = staticmethod(np.max)
 
 
@@ -137,57 +110,52 @@ class Min(_Extreme):
     name = "min"
     symbol = "min"
     pattern = "min routes"
+    forward_code = "np.min({0}, axis={axis}, keepdims={keepdims})"
     reduce = staticmethod(np.min)
 
 
 class LogSumExp(_Reduction):
     """log(sum(exp(x))) over axes, computed stably; local gradient softmax(x)."""
 
-    @staticmethod
-    def forward_code(site):
-        axis = site.lit(site.options["axis"])
-        out = site.format(
-            f"np.log(np.sum(np.exp({{0}} - {{h1}}), axis={axis}, keepdims=True)) + {{h1}}"
-        )
-        if not site.options["keepdims"]:
-            out = f"np.reshape({out}, {site.lit(site.out_shape)})"
-        return (
-            site.format(f"{{h0}} = np.max({{0}}, axis={axis}, keepdims=True)"),
-            site.format("{h1} = np.where(np.isfinite({h0}), {h0}, 0)"),
-            out,
-        )
-
-    @staticmethod
-    def backward_code(site):
-        kept = reduced_grad_code(site, site.out)
-        return (site.format(f"{reduced_grad_code(site)} * np.exp({{0}} - {kept})"),)
-
     symbol = "logΣexp"
+    forward_code = "logsumexp_forward({0}, {axis}, {keepdims})"
 
     @staticmethod
     def forward(ctx, x, *, axis, keepdims):
-        if np.size(x) == 0:
-            out = np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
-        else:
-            m = np.max(x, axis=axis, keepdims=True)
-            m = np.where(np.isfinite(m), m, 0)
-            with np.errstate(divide="ignore"):  # a row of -inf has logsumexp -inf
-                out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-            if not keepdims:
-                out = out.reshape(np.shape(np.sum(x, axis=axis)))
+        out = logsumexp_forward(x, axis, keepdims)
         ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        shape = np.shape(raw(x))
-        kept = (
-            out
-            if ctx.options["keepdims"]
-            else out.reshape(keepdims_shape(shape, ctx.options["axis"]))
-        )
-        return (_reduced_grad(ctx, grad) * exp(x - kept),)
+        return (exp(x - _reduced_grad(ctx, out)) * _reduced_grad(ctx, grad),)
+
+
+def logsumexp_forward(x: np.ndarray, axis: tuple | None, keepdims: bool) -> np.ndarray:
+    """log(sum(exp(x))) over ``axis`` with the maximum subtracted first (a row of -inf gives
+    -inf); the gate's forward and its staged code."""
+    if np.size(x) == 0:
+        return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = out.reshape(np.shape(np.sum(x, axis=axis)))
+    return out
+
+
+class TieShare(NoGradGate):
+    """Each element's share of a max/min reduction's gradient: 1/k on the k elements equal to
+    the (kept-dims) extreme, 0 elsewhere, in x's dtype. A routing mask without gradient."""
+
+    name = "tie_share"
+
+    @staticmethod
+    def forward(ctx, x, kept, *, axis):
+        hit = np.equal(x, kept).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        return hit / hit.sum(axis=axis, keepdims=True)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - NumPy's name

@@ -30,19 +30,12 @@ class LinearCombination(Gate):
     of micrograd's neuron. Slots of equal-shape arrays work elementwise.
     """
 
-    elementwise = True
-
     @staticmethod
     def forward_code(site):
         args = site.args
         n = len(args) >> 1
-        return " + ".join([args[-1], *(f"{w} * {x}" for w, x in zip(args[:n], args[n:-1]))])
-
-    @staticmethod
-    def backward_code(site):
-        args, g = site.args, site.g
-        n = len(args) >> 1
-        return (*(f"{x} * {g}" for x in args[n:-1]), *(f"{w} * {g}" for w in args[:n]), g)
+        terms = [args[-1], *(f"{w} * {x}" for w, x in zip(args[:n], args[n:-1]))]
+        return site.format(" + ".join(terms))
 
     name = "linear_combination"
     symbol = "w·x+b"

@@ -21,7 +21,6 @@ class Reshape(Gate):
     """The same elements in a new shape; the gradient is reshaped back."""
 
     forward_code = "np.reshape({0}, {shape})"
-    backward_code = ("np.reshape({g}, {s0})",)
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -38,16 +37,8 @@ class Transpose(Gate):
     @staticmethod
     def forward_code(site):
         axes = site.options["axes"]
-        if len(axes) == 2:
-            return site.format("{0}.T")
-        return site.format("np.transpose({0}, {axes})")
-
-    @staticmethod
-    def backward_code(site):
-        axes = site.options["axes"]
-        if len(axes) == 2:
-            return (site.format("{g}.T"),)
-        return (f"np.transpose({site.g}, {site.lit(tuple(int(a) for a in np.argsort(axes)))})",)
+        reverse = axes == tuple(range(len(axes)))[::-1]
+        return site.format("{0}.T" if reverse else "np.transpose({0}, {axes})")
 
     symbol = "T"
 
@@ -58,7 +49,7 @@ class Transpose(Gate):
     @staticmethod
     def backward(ctx, grad):
         axes = ctx.options["axes"]
-        return (grad.transpose(tuple(np.argsort(axes))),)
+        return (grad.transpose(tuple(int(a) for a in np.argsort(axes))),)
 
 
 def _is_basic(index: tuple) -> bool:
@@ -68,29 +59,9 @@ def _is_basic(index: tuple) -> bool:
 class GetItem(Gate):
     """x[index]; backward scatters the gradient into zeros, adding where indices repeat."""
 
-    @staticmethod
-    def forward_code(site):
-        return site.args[0] + site.index(site.options["index"])
-
-    @staticmethod
-    def backward_code(site):
-        index = site.options["index"]
-        scatter = (
-            "{h0}" + site.index(index) + " = {g}"
-            if _is_basic(index)
-            else ("np.add.at({h0}, " + site.lit(index) + ", {g})")
-        )
-        dtype = site.lit(site.dtypes[0])
-        return (
-            (
-                site.format("{h0} = np.zeros({s0}, " + dtype + ")"),
-                site.format(scatter),
-                site.format("{h0}"),
-            ),
-        )
-
     name = "getitem"
     symbol = "[]"
+    forward_code = "{0}[{index:subscript}]"
 
     @staticmethod
     def forward(ctx, x, *, index):
@@ -108,38 +79,27 @@ class GetItem(Gate):
 class ScatterAdd(Gate):
     """zeros(shape) plus ``grad`` at ``index``: indexing's backward, itself differentiable."""
 
-    @staticmethod
-    def forward_code(site):
-        index = site.options["index"]
-        scatter = (
-            "{h0}" + site.index(index) + " = {0}"
-            if _is_basic(index)
-            else ("np.add.at({h0}, " + site.lit(index) + ", {0})")
-        )
-        return (
-            site.format("{h0} = np.zeros({shape}, " + site.lit(site.out_dtype) + ")"),
-            site.format(scatter),
-            site.format("{h0}"),
-        )
-
-    @staticmethod
-    def backward_code(site):
-        return (site.g + site.index(site.options["index"]),)
-
     name = "scatter_add"
+    forward_code = "scatter_add_forward({0}, {index}, {shape}, {dtype})"
 
     @staticmethod
     def forward(ctx, g, *, index, shape, dtype):
-        out = np.zeros(shape, dtype=np.result_type(dtype, getattr(g, "dtype", dtype)))
-        if _is_basic(index):
-            out[index] = g
-        else:
-            np.add.at(out, index, g)
-        return out
+        return scatter_add_forward(g, index, shape, dtype)
 
     @staticmethod
     def backward(ctx, grad):
         return (getitem(grad, ctx.options["index"]),)
+
+
+def scatter_add_forward(g: Any, index: tuple, shape: tuple, dtype: Any) -> np.ndarray:
+    """zeros(shape) with ``g`` added at ``index`` (np.add.at where advanced indices may repeat);
+    the gate's forward and its staged code."""
+    out = np.zeros(shape, dtype=np.result_type(dtype, getattr(g, "dtype", dtype)))
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
 
 
 def scatter_add(grad: Any, index: tuple, shape: tuple, dtype: Any) -> Any:
@@ -152,16 +112,7 @@ class Concatenate(Gate):
 
     @staticmethod
     def forward_code(site):
-        return f"np.concatenate(({', '.join(site.args)},), axis={site.options['axis']})"
-
-    @staticmethod
-    def backward_code(site):
-        axis = site.options["axis"] % len(site.out_shape)
-        lead, grads, start = (slice(None),) * axis, [], 0
-        for shape in site.shapes:
-            grads.append(site.g + site.index(lead + (slice(start, start + shape[axis]),)))
-            start += shape[axis]
-        return tuple(grads)
+        return site.format(f"np.concatenate(({', '.join(site.args)},), axis={{axis}})")
 
     symbol = "concat"
 
@@ -190,12 +141,7 @@ class Stack(Gate):
 
     @staticmethod
     def forward_code(site):
-        return f"np.stack(({', '.join(site.args)},), axis={site.options['axis']})"
-
-    @staticmethod
-    def backward_code(site):
-        lead = (slice(None),) * (site.options["axis"] % len(site.out_shape))
-        return tuple(site.g + site.index(lead + (i,)) for i in range(len(site.args)))
+        return site.format(f"np.stack(({', '.join(site.args)},), axis={{axis}})")
 
     @staticmethod
     def forward(ctx, *xs, axis):

@@ -21,25 +21,28 @@ def _shifted(x: Any, axis: int) -> Any:
     return x - np.where(np.isneginf(m), 0, m)
 
 
+def softmax_forward(x: np.ndarray, axis: int) -> np.ndarray:
+    """exp(x) / Σ exp(x) along ``axis``, the maximum subtracted first (the gate's forward and its
+    staged code)."""
+    e = np.exp(_shifted(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax_forward(x: np.ndarray, axis: int) -> np.ndarray:
+    """x - logsumexp(x) along ``axis``, without forming softmax."""
+    z = _shifted(x, axis)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
 class Softmax(Gate):
     """exp(x) / Σ exp(x) along ``axis``."""
 
-    @staticmethod
-    def forward_code(site):
-        return (
-            site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
-            site.format("{h1} = np.exp({0} - np.where(np.isneginf({h0}), 0, {h0}))"),
-            site.format("{h1} / np.sum({h1}, axis={axis}, keepdims=True)"),
-        )
-
-    backward_code = ("{out} * ({g} - np.sum({g} * {out}, axis={axis}, keepdims=True))",)
-
+    forward_code = "softmax_forward({0}, {axis})"
     symbol = "softmax"
 
     @staticmethod
     def forward(ctx, x, *, axis):
-        e = np.exp(_shifted(x, axis))
-        out = e / np.sum(e, axis=axis, keepdims=True)
+        out = softmax_forward(x, axis)
         ctx.save_for_backward(out)
         return out
 
@@ -53,23 +56,13 @@ class Softmax(Gate):
 class LogSoftmax(Gate):
     """x - logsumexp(x) along ``axis``."""
 
-    @staticmethod
-    def forward_code(site):
-        return (
-            site.format("{h0} = np.max({0}, axis={axis}, keepdims=True)"),
-            site.format("{h1} = {0} - np.where(np.isneginf({h0}), 0, {h0})"),
-            site.format("{h1} - np.log(np.sum(np.exp({h1}), axis={axis}, keepdims=True))"),
-        )
-
-    backward_code = ("{g} - np.exp({out}) * np.sum({g}, axis={axis}, keepdims=True)",)
-
+    forward_code = "log_softmax_forward({0}, {axis})"
     name = "log_softmax"
     symbol = "log softmax"
 
     @staticmethod
     def forward(ctx, x, *, axis):
-        z = _shifted(x, axis)
-        out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        out = log_softmax_forward(x, axis)
         ctx.save_for_backward(out)
         return out
 
