@@ -209,4 +209,11 @@ __all__ = [
     "triu",
     "var",
     "equal",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "logical_and",
+    "logical_not",
+    "sign",
 ]

@@ -6,8 +6,8 @@ values, its local gradient(s), the upstream gradient, the gradient it sends to e
 pattern it shows ("add distributes", "mul swaps", "max routes", and "fork adds" where a value that
 fans out receives its second and later contributions). Everything about a gate is asked of the
 gate: its symbol, its pattern, its backward rule (a scalar gate's local gradients are its backward
-applied to an upstream gradient of 1, backward being linear in it) and, for tensor gates, its
-``rules`` in dimension-analysis form.
+applied to an upstream gradient of 1, backward being linear in it) and, for tensor gates, each
+input's gradient read off the gate's recorded backward, in dimension-analysis form.
 
 It reads the circuit the same before and after ``backward()`` (released caches are recomputed,
 see :mod:`chainrule.trace`). Numbers are shown with significant digits (3 by default), the same
@@ -16,6 +16,7 @@ in the text table, the Jupyter table (``_repr_html_``) and the diagrams.
 
 from __future__ import annotations
 
+import ast
 import html
 import math
 import re
@@ -25,8 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node
+from .engine import GateError, Node
 from .i18n import N_, resolve, translation
+from .stage.code import Namespace
+from .stage.record import Expressions, record_backward, upstream_leaf
+from .stage.simplify import simplify
 from .trace import Circuit, Wire, context, trace
 
 __all__ = ["DIGITS", "Explanation", "Row", "explain", "format_value"]
@@ -298,42 +302,62 @@ def _plain(value: Any) -> Any:
     return np.asarray(value)
 
 
-def _tensor_rules(wire: Wire, inputs: tuple, grads: tuple) -> tuple[str, ...]:
-    """Dimension analysis for a tensor gate: the gate's own ``rules`` with its letters replaced by
-    the wires' names and each term's shape, or the gradients' shapes when it states none."""
-    rules = getattr(wire.gate, "rules", None)
-    if rules and all(np.ndim(w.data) == 2 for w in (wire, *inputs)):
-        return tuple(_dimension_rule(rule, wire, inputs) for rule in rules)
-    out = f"d{wire.name} {shape_text(np.shape(wire.data))}"
-    lines = [
-        f"d{w.name} {shape_text(np.shape(w.data))} <- {out}"
-        for w, g in zip(inputs, grads)
-        if g is not None
-    ]
-    return tuple(dict.fromkeys(lines))
+def _tensor_rules(circuit: Circuit, step: Any, grads: tuple) -> tuple[str, ...]:
+    """Dimension analysis for a tensor gate: each input's gradient as the gate's own backward
+    records it, over the wires' names, with each term's shape (``dW = dD @ X.T : (5,10) =
+    (5,3) @ (3,10)``); the gradients' shapes alone where that backward cannot be recorded (it
+    leaves chainrule)."""
+    wire, inputs = step.wire, step.inputs
+    try:
+        return recorded_rules(circuit, wire, step.upstream)
+    except (GateError, RuntimeError):
+        out = f"d{wire.name} {shape_text(np.shape(wire.data))}"
+        lines = [
+            f"d{w.name} {shape_text(np.shape(w.data))} <- {out}"
+            for w, g in zip(inputs, grads)
+            if g is not None
+        ]
+        return tuple(dict.fromkeys(lines))
 
 
-_TERM = re.compile(r"^(d?)([A-Za-z])(\.T)?$")
-
-
-def _dimension_rule(rule: str, wire: Wire, inputs: tuple) -> str:
-    """``dA = dC @ B.T`` -> ``dW = dD @ X.T : (5,10) = (5,3) @ (3,10)``. The letters on the left
-    of the gate's rules are its inputs in order; the remaining one is its output."""
-    lhs_letters = [r.split("=")[0].strip()[1:] for r in wire.gate.rules]
-    wires = dict(zip(lhs_letters, inputs))
-    names, shapes = [], []
-    for token in rule.replace("=", " = ").split():
-        match = _TERM.match(token)
-        if not match:
-            names.append(token)
-            shapes.append(token)
+def recorded_rules(circuit: Circuit, wire: Wire, upstream: Any) -> tuple[str, ...]:
+    """``d<input> = <expression> : <shapes>`` for each input of ``wire``'s gate that needs a
+    gradient, read off its recorded backward (see :mod:`chainrule.stage.record`)."""
+    node = wire.node
+    up = upstream_leaf(node, upstream.data if isinstance(upstream, Node) else upstream)
+    grads = record_backward(node, up, context(node, wire.name))
+    refs = {w.node: _named(w.name, w.data) for w in circuit.wires}
+    refs[up] = _named(f"d{wire.name}", wire.data)
+    expressions = Expressions(wire.gate.name, Namespace(), refs)
+    lines = []
+    for w, g in zip(circuit.inputs_of(wire), grads):
+        if g is None or w.is_constant:
             continue
-        d, letter, t = match.groups()
-        target = wires.get(letter, wire)
-        shape = np.shape(target.data)
-        names.append(f"{d}{target.name}{t or ''}")
-        shapes.append(shape_text(shape[::-1] if t else shape))
-    return " ".join(names) + " : " + " ".join(shapes)
+        tree = simplify(expressions.root(g))
+        lines.append(f"d{w.name} = {ast.unparse(tree)} : {_shapes(tree)}")
+    return tuple(dict.fromkeys(lines))  # x * x: both slots say the same
+
+
+def _named(name: str, data: Any) -> ast.expr:
+    tree = ast.Name(name, ast.Load())
+    tree.cr_shape = np.shape(data)
+    return tree
+
+
+def _shapes(tree: ast.expr) -> str:
+    """The shape of an expression and, for a binary operation, of its two operands."""
+    shape = getattr(tree, "cr_shape", None)
+    text = "?" if shape is None else shape_text(shape)
+    if isinstance(tree, ast.BinOp):
+        left, right = (getattr(t, "cr_shape", None) for t in (tree.left, tree.right))
+        if left is not None and right is not None:
+            op = ast.unparse(ast.BinOp(ast.Name("a"), tree.op, ast.Name("b")))[2:-2]
+            return f"{text} = {shape_text(left)} {op} {shape_text(right)}"
+    if isinstance(tree, ast.Call) and tree.args:
+        source = getattr(tree.args[0], "cr_shape", None)
+        if source is not None and source != shape:
+            return f"{text} <- {shape_text(source)}"
+    return text
 
 
 def explain(
@@ -384,7 +408,7 @@ def explain(
                 totals=tuple(after),
                 forked=tuple(forked),
                 patterns=patterns,
-                rules=() if scalar else _tensor_rules(wire, inputs, grads),
+                rules=() if scalar else _tensor_rules(circuit, step, grads),
             )
         )
     gradients = {w.name: totals.get(w, _plain(np.zeros_like(w.data))) for w in circuit.inputs}

@@ -55,6 +55,16 @@ class Gate:
     Class attributes describe the gate to the readers of a circuit (diagrams, explanations, staged
     code): ``name`` (defaults to the lower-cased class name), ``symbol`` (how a diagram labels it,
     defaults to ``name``) and ``pattern`` (the notes' name for its backward behaviour, if any).
+
+    Staged code (``cr.stage``) needs at most one more thing, ``forward_code``: the forward as one
+    NumPy expression, a template such as ``"np.tanh({0})"`` or ``"{0} @ {1}"`` (inputs by
+    position, options by name), or a static method ``(site) -> str`` for a variable number of
+    inputs. It may call a function of the gate's own module by name
+    (``"conv2d_forward({0}, {1}, stride={stride})"``), which the staged module binds. Without it
+    the gate stages as a call of its own ``forward``. The backward is never written twice: staged
+    code and explain read what ``backward`` records when its context holds nodes, so write it with
+    chainrule operations (operators, ``cr.where``, masks such as ``cr.greater``) on
+    ``ctx.saved_tensors`` and the gradient; NumPy on saved arrays is refused by name there.
     """
 
     name: ClassVar[str] = "gate"

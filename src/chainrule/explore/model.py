@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..draw import Group, draw
-from ..engine import Node, enable_grad
+from ..engine import Node
 from ..explain import DIGITS, explain, format_value, formula
 from ..trace import Circuit, Wire
 
@@ -253,8 +253,8 @@ def staged_code(
 ) -> tuple[list[str], dict[str, list[int]], str]:
     """The staged source of ``fn`` at ``values`` (``cr.stage``), its lines by gate (wire name)
     and a note. Lines are matched to gates through the stage numbers ``# (k)`` the staged code
-    writes after each line: stage k is the k-th gate in evaluation order (inputs first, in
-    argument order). When the counts disagree the code is shown without the matching."""
+    writes after each line: stage k is the circuit's k-th gate (:attr:`Circuit.gates`, the order
+    forward computes them). When the counts disagree the code is shown without the matching."""
     from ..stage import stage
 
     wrt = tuple(k for k, v in enumerate(values) if np.asarray(v).dtype.kind == "f")
@@ -269,7 +269,7 @@ def staged_code(
         match = _STAGE_MARK.search(line)
         if match:
             marks.setdefault(int(match.group(1)), []).append(number_)
-    order = _evaluation_order(circuit)
+    order = circuit.gates  # stage k is the circuit's k-th gate
     if len(order) != len(marks):
         return lines, {}, "the staged code's stages could not be matched to the circuit's gates"
     gate_lines: dict[str, list[int]] = {}
@@ -278,48 +278,6 @@ def staged_code(
         headers = [n - 1 for n in numbers if n and lines[n - 1].strip().startswith("# backprop")]
         gate_lines.setdefault(wire.name, []).extend(numbers + headers)
     return lines, {name: sorted(ks) for name, ks in gate_lines.items()}, ""
-
-
-def _evaluation_order(circuit: Circuit) -> list[Wire]:
-    """The gate of every stage, in the order staged code writes them: depth first from the
-    output, each gate's inputs first, in argument order; a gate that says it is ``staged_as``
-    simpler gates counts once for each of them."""
-    order: list[Wire] = []
-    done: set[int] = set()
-    stack: list[tuple[Node, bool, Wire | None]] = [(circuit.output_node, False, None)]
-    while stack:
-        node, expanded, owner = stack.pop()
-        if id(node) in done:
-            continue
-        if node._gate is None:
-            done.add(id(node))
-            continue
-        wire = owner if owner is not None else circuit.wire(node)
-        if expanded:
-            done.add(id(node))
-            if getattr(node._gate, "staged_as", None) is None:
-                order.append(wire)
-            continue
-        stack.append((node, True, owner))
-        staged_as = getattr(node._gate, "staged_as", None)
-        if staged_as is not None:
-            with enable_grad():
-                alias = staged_as(*node.inputs, **node.options)
-            stack.append((alias, False, wire))
-            continue
-        for inp in reversed(node.inputs):
-            if id(inp) not in done:
-                inner = owner if owner is not None and not _known(circuit, inp) else None
-                stack.append((inp, False, inner))
-    return order
-
-
-def _known(circuit: Circuit, node: Node) -> bool:
-    try:
-        circuit.wire(node)
-    except KeyError:
-        return False
-    return True
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,11 +24,10 @@ def sum_to_shape(grad: Any, shape: tuple) -> Any:
     if gshape == shape:
         return grad
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    if not stretched:  # only added leading axes: summing them away gives the shape
+        return grad.sum(axis=tuple(range(lead)))
+    grad = grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
     return grad.reshape(shape)
 
 

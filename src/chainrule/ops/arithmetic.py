@@ -75,6 +75,7 @@ class Mul(Gate):
 class Div(Gate):
     """x / y: local gradients 1/y and -x/y²."""
 
+    forward_code = "{0} / {1}"
     symbol = "/"
 
     @staticmethod
@@ -171,8 +172,9 @@ class PowConst(Gate):
     forward_code = "{0} ** {c}"
 
     @staticmethod
-    def stage_name(site):
-        return site.format("{0}sqr") if site.options["c"] == 2 else None
+    def stage_name(options):
+        """How staged code names the output: ``xpysqr`` for a square."""
+        return "{0}sqr" if options["c"] == 2 else None
 
     name = "pow"
     symbol = "**"  # written with its constant exponent: "**2"

@@ -76,7 +76,6 @@ class Mean(_Reduction):
 class _Extreme(_Reduction, abstract=True):
     """Max or min over axes; the gradient is shared equally by the tied extreme elements."""
 
-
     pattern = "max routes"
     reduce = staticmethod(np.max)
 
