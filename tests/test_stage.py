@@ -476,10 +476,10 @@ def test_a_user_gate_stages_from_its_own_forward_and_backward(data, dtype):
 
 @pytest.mark.parametrize(
     "gate,why",
-    [(NumpyCube, "returned a plain ndarray"), (SavedSquare, "computed outside chainrule")],
+    [(NumpyCube, "returned a raw ndarray"), (SavedSquare, "computed outside chainrule")],
 )
 def test_a_backward_that_leaves_chainrule_is_refused_by_name(gate, why):
-    with pytest.raises(StageError, match=f"gate '{gate.name}'.*{why}"):
+    with pytest.raises(cr.GateError, match=f"gate '{gate.name}'.*{why}"):
         cr.stage(lambda x: gate.apply(x).sum(), np.ones(2))
 
 

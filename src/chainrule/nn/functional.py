@@ -83,6 +83,7 @@ class Affine(Gate):
 
     @staticmethod
     def forward_code(site):
+        """The staged forward: ``x @ W.T + b`` (without ``+ b`` when there is no bias)."""
         return site.format("{0} @ {1}.T + {2}" if len(site.args) == 3 else "{0} @ {1}.T")
 
     @staticmethod

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, _check_arity, _GraphContext, enable_grad
+from ..engine import Node, _GraphContext, check_gradients, enable_grad
 from .code import Namespace, StageError, annotate, gate_template, parse, substitute
 
 __all__ = ["Expressions", "record_backward", "upstream_leaf"]
@@ -32,22 +32,12 @@ def upstream_leaf(node: Node, value: Any) -> Node:
 def record_backward(node: Node, upstream: Node, ctx: Any = None) -> tuple:
     """Run ``node``'s gate backward on ``upstream`` with the backward recorded; one gradient node
     (or None) per input. ``ctx`` is the gate's context (default: the node itself; a reader
-    passes one whose cache was rebuilt after backward released it). A gradient that is not a
-    node left chainrule (NumPy on saved arrays): it could not be differentiated again, nor
-    staged, and is refused naming the gate."""
-    gate = node._gate
+    passes one whose cache was rebuilt after backward released it). The gradients are checked
+    at the gate boundary as ``create_graph`` checks them: a backward that leaves chainrule
+    (NumPy on saved arrays) is refused with the gate's name."""
     with enable_grad():
         context = _GraphContext(node if ctx is None else ctx)
-        grads = _check_arity(node, gate.backward(context, upstream))
-    for k, (inp, g) in enumerate(zip(node.inputs, grads)):
-        if g is not None and inp.requires_grad and not isinstance(g, Node):
-            raise StageError(
-                f"gate '{gate.name}': its backward returned a plain {type(g).__name__} for input "
-                f"{k}, computed outside chainrule; write the rule with chainrule operations "
-                "(operators, cr.where, cr.greater...) on ctx.saved_tensors and the gradient, so "
-                "that it is recorded"
-            )
-    return grads
+        return check_gradients(node, node._gate.backward(context, upstream), create_graph=True)
 
 
 class Expressions:
