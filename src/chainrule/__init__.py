@@ -215,5 +215,4 @@ __all__ = [
     "less_equal",
     "logical_and",
     "logical_not",
-    "sign",
 ]
