@@ -320,6 +320,9 @@ def _tensor_rules(circuit: Circuit, step: Any, grads: tuple) -> tuple[str, ...]:
         return tuple(dict.fromkeys(lines))
 
 
+_LONGEST_RULE = 80  # characters of a gradient's expression shown in a table
+
+
 def recorded_rules(circuit: Circuit, wire: Wire, upstream: Any) -> tuple[str, ...]:
     """``d<input> = <expression> : <shapes>`` for each input of ``wire``'s gate that needs a
     gradient, read off its recorded backward (see :mod:`chainrule.stage.record`)."""
@@ -334,7 +337,12 @@ def recorded_rules(circuit: Circuit, wire: Wire, upstream: Any) -> tuple[str, ..
         if g is None or w.is_constant:
             continue
         tree = simplify(expressions.root(g))
-        lines.append(f"d{w.name} = {ast.unparse(tree)} : {_shapes(tree)}")
+        text = ast.unparse(tree)
+        if len(text) > _LONGEST_RULE:  # a long rule (batch norm's) is shown by its shapes only
+            shape, out = shape_text(np.shape(w.data)), shape_text(np.shape(wire.data))
+            lines.append(f"d{w.name} {shape} <- d{wire.name} {out}")
+        else:
+            lines.append(f"d{w.name} = {text} : {_shapes(tree)}")
     return tuple(dict.fromkeys(lines))  # x * x: both slots say the same
 
 

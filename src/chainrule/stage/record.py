@@ -94,7 +94,7 @@ class Expressions:
             # a number stands for its whole array only where the gate takes one, and where the
             # other operands alone already give the output its shape
             shapes = [() if _is_number(a) else np.shape(i.data) for a, i in zip(args, node.inputs)]
-            spans = _broadcast(shapes) == np.shape(node.data)
+            spans = _broadcast(shapes) == np.shape(node.data) or numpy_call(template) in _SHAPING
             for i, inp in enumerate(node.inputs):
                 if _is_number(args[i]) and not (
                     spans and scalar_ok(template, i, np.size(inp.data))
@@ -151,6 +151,8 @@ def constant_number(tree: ast.AST) -> float | None:
 _FLOAT_TYPES = {"float16", "float32", "float64", "longdouble"}
 
 
+# NumPy functions whose result takes its shape from their arguments, not from the number given.
+_SHAPING = {"reshape", "broadcast_to", "full"}
 # NumPy functions that take a number wherever an array of the right shape is expected.
 _SCALAR_ARGS = {"where": (0, 1, 2), "broadcast_to": (0,), "full": (1,)}
 
