@@ -670,6 +670,9 @@ GATE_USES = {
     "Einsum": (lambda a, b: cr.einsum("ij,jk->ik", a, b), ((2, 3), (3, 2))),
     "Triangle": (lambda a, b: cr.tril(a) * b + cr.triu(b, 1), ((3, 3), (3, 3))),
     "SetDiagonal": (lambda a, b: cr.prod(_positive(a) * b, axis=1), ((2, 3), (2, 3))),
+    # (seeded: the same mask at every call, eager or staged; test_dropout_stage.py checks the
+    # draws from a generator)
+    "DropoutMask": (lambda a, b: F.dropout(a * b, 0.5, seed=0) * a, "pair"),
 }
 
 

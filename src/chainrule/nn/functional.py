@@ -25,8 +25,8 @@ from ..ops.mask import NoGradGate
 from ..ops.norm import batch_norm, group_norm, layer_norm
 from ..ops.pad import pad
 from ..ops.pool import avg_pool2d, max_pool2d
+from ..ops.random import dropout_mask
 from ..tensor import Tensor
-from .init import get_generator
 
 __all__ = [
     "Affine",
@@ -151,16 +151,21 @@ def dropout(
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
-    1/(1-p), so evaluation needs no rescaling; the identity when not ``training`` or p == 0."""
+    1/(1-p), so evaluation needs no rescaling; the identity when not ``training`` or p == 0.
+
+    The mask is a gate of its own (:func:`chainrule.ops.random.dropout_mask`) feeding a multiply,
+    so staged code draws a new mask at each call: from ``generator`` (continuing its stream), from
+    a fresh generator seeded with ``seed`` (the same mask each call, as here), or from the
+    default generator."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if generator is not None and seed is not None:
+        raise ValueError("dropout: give either seed or generator, not both")
     if not training or p == 0.0:
         return x
-    data = _data(x)
     if p == 1.0:
-        return x * np.zeros_like(data)
-    keep = get_generator(seed, generator).random(data.shape) >= p
-    return x * (keep / (1.0 - p)).astype(data.dtype)
+        return x * np.zeros_like(_data(x))
+    return x * dropout_mask(x, p, generator if seed is None else seed)
 
 
 def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:

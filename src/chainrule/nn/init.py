@@ -1,8 +1,9 @@
 """Weight initializers (Glorot/Xavier and He/Kaiming, normal and uniform), seeded.
 
 Each fills a parameter in place and returns it, as ``torch.nn.init`` does. Randomness comes from
-``generator`` if given, else from a fresh generator seeded with ``seed``, else from this module's
-default generator, which :func:`manual_seed` resets (like ``torch.manual_seed``).
+``generator`` if given, else from a fresh generator seeded with ``seed``, else from the library's
+default generator (:mod:`chainrule.ops.random`, shared with dropout), which :func:`manual_seed`
+resets (like ``torch.manual_seed``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..ops.random import default_generator, manual_seed
 from ..tensor import Tensor
 
 __all__ = [
@@ -26,25 +28,18 @@ __all__ = [
     "zeros_",
 ]
 
-_default = [np.random.default_rng()]
-
-
-def manual_seed(seed: int) -> None:
-    """Reseed the default generator used by layers and initializers given no seed."""
-    _default[0] = np.random.default_rng(seed)
-
 
 def get_generator(
     seed: int | None = None, generator: np.random.Generator | None = None
 ) -> np.random.Generator:
-    """``generator``, or a new one seeded with ``seed``, or the module's default generator."""
+    """``generator``, or a new one seeded with ``seed``, or the library's default generator."""
     if generator is not None and seed is not None:
         raise ValueError("give either seed or generator, not both")
     if generator is not None:
         return generator
     if seed is not None:
         return np.random.default_rng(seed)
-    return _default[0]
+    return default_generator()
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:

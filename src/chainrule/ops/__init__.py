@@ -44,6 +44,7 @@ from .mask import (
     logical_and,
     logical_not,
 )
+from .random import DropoutMask, dropout_mask
 from .reduce import LogSumExp, Max, Mean, Min, Sum, TieShare, logsumexp
 from .scalar import LinearCombination, linear_combination
 from .shape import (
@@ -88,6 +89,7 @@ __all__ = [
     "Clip",
     "Concatenate",
     "Div",
+    "DropoutMask",
     "Exp",
     "GetItem",
     "Log",
@@ -126,6 +128,7 @@ __all__ = [
     "clip",
     "concatenate",
     "dot",
+    "dropout_mask",
     "exp",
     "expand_dims",
     "getitem",

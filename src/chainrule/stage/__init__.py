@@ -46,6 +46,10 @@ def stage(
     The backward stages are each gate's own ``backward``, recorded: staged gradients are the
     engine's, operation for operation.
 
+    Random gates (dropout's mask) draw at each call of the staged function from the generator
+    they were traced with, bound live, so calls continue its stream as eager calls would;
+    tracing is itself a call and draws once.
+
     ``buffers`` (default: on for arrays) makes array stages write into buffers allocated once,
     with ``out=``; the returned arrays are then those buffers, overwritten by the next call.
 

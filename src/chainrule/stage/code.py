@@ -9,6 +9,11 @@ calls ``site.format``). The expression may call a function of the gate's own mod
 gate whose forward is a NumPy kernel stages as a call of that kernel. A gate without
 ``forward_code`` (a user's gate) stages as a call of its own ``forward``.
 
+A random gate (dropout's mask, :mod:`chainrule.ops.random`) stages as a call of its kernel with
+its ``np.random.Generator`` option bound by reference as a module constant: each call of the
+staged code draws anew from that generator, continuing its stream, never replaying the traced
+draw (tracing is itself a call and draws once).
+
 Nothing here knows a derivative: a backward pass is staged as the forward code of the gates its
 recorded backward is made of (see :mod:`chainrule.stage.record`).
 """
@@ -58,8 +63,8 @@ class Namespace:
 
     def __init__(self) -> None:
         self.taken: set[str] = set(_RESERVED)
-        self.constants: dict[str, Any] = {}  # name -> constant array or kernel function
-        self._bound: dict[int, str] = {}  # id(array or function) -> its name
+        self.constants: dict[str, Any] = {}  # name -> constant array, kernel or generator
+        self._bound: dict[int, str] = {}  # id(array, function or generator) -> its name
         self._keep: list[Any] = []  # what the ids above refer to, kept alive
 
     def claim(self, base: str) -> str:
@@ -75,7 +80,7 @@ class Namespace:
         return unique
 
     def bind(self, value: Any, base: str) -> str:
-        """The module-level name of an array or function, bound once."""
+        """The module-level name of an array, function or generator, bound once."""
         key = id(value)
         if key not in self._bound:
             name = self.claim(base)
@@ -94,8 +99,10 @@ class Namespace:
 
     # --- literals ----------------------------------------------------------------------------
     def lit(self, value: Any) -> str:
-        """``value`` (a number, tuple, slice, dtype, string or array) as source text; arrays
-        become module constants (or the input they are)."""
+        """``value`` (a number, tuple, slice, dtype, string, array or random generator) as source
+        text; arrays become module constants (or the input they are), and a
+        ``np.random.Generator`` is bound by reference, the very object, so that a random gate
+        draws on from its stream at each staged call."""
         if value is None or type(value) is bool or type(value) is str:
             return repr(value)
         if isinstance(value, (np.ndarray, np.generic)) and id(value) in self._bound:
@@ -122,6 +129,8 @@ class Namespace:
             return f"np.{np.dtype(value).name}"
         if isinstance(value, (np.ndarray, np.generic)):
             return self.bind(value, f"_c{len(self.constants)}")
+        if isinstance(value, np.random.Generator):  # bound live: each call continues its stream
+            return self.bind(value, "generator")
         raise StageError(f"the option {value!r} cannot be written as staged code")
 
     def subscript(self, index: tuple) -> str:

@@ -83,7 +83,8 @@ def compile_program(
     program: Program, func_name: str, fname: str, arg_names: list, inputs: list, single: bool
 ) -> tuple[Callable, str]:
     """The module's source (header, buffers, the function) and its compiled function, in a
-    namespace holding only NumPy, the trace's constants and the gates' kernels."""
+    namespace holding only NumPy, the trace's constants, the gates' kernels and the random
+    generators they draw from."""
     results = program.gradients
     grads = (
         results[0]
@@ -100,6 +101,8 @@ def compile_program(
                 f"# {name}: a constant {np.asarray(value).dtype} array of shape "
                 f"{np.shape(value)} from the trace"
             )
+        elif isinstance(value, np.random.Generator):
+            lines.append(f"# {name}: the traced np.random.Generator, live: each call draws on")
     for name, (shape, dtype) in body.buffers.items():
         suffix = "" if dtype == np.float64 else f", np.{dtype.name}"
         lines.append(f"{name} = np.empty({shape!r}{suffix})")
