@@ -556,6 +556,7 @@ def test_nn_functional_gates_stage(x, w, b):
 F = cr.nn.functional
 EDGE = st.one_of(TIES, st.sampled_from([1e4, -1e4]), st.floats(-3, 3, allow_nan=False, width=32))
 LABELS = np.array([0, 2, 1, 2])
+RUNNING = (np.array([0.5, -1.0, 2.0]), np.array([0.25, 1.0, 4.0]))  # batch norm's statistics
 
 
 def _positive(a):
@@ -637,7 +638,14 @@ GATE_USES = {
         ((1, 1, 3, 3), (1, 1, 3, 3)),
     ),
     "BatchNorm": (
-        lambda a, b: F.batch_norm(a, None, None, b[0], b[1], training=True),
+        lambda a, b: (
+            F.batch_norm(a, None, None, b[0], b[1], training=True)
+            + F.batch_norm(a * b[0], np.zeros(3), np.ones(3), training=True)  # updates them
+        ),
+        ((4, 3), (2, 3)),
+    ),
+    "Standardize": (
+        lambda a, b: F.batch_norm(a, *RUNNING, b[0], b[1], training=False),
         ((4, 3), (2, 3)),
     ),
     "LayerNorm": (lambda a, b: F.layer_norm(a, (3,), b[0], b[1]), ((4, 3), (2, 3))),

@@ -113,7 +113,7 @@ class Module:
                 )
             self._modules[name] = None
         elif name in self.__dict__.get("_buffers", ()):
-            value = None if value is None else _buffer_array(value, name)
+            value = self._buffer_value(name, value)
             self._buffers[name] = value
         object.__setattr__(self, name, value)
 
@@ -132,6 +132,20 @@ class Module:
         self._parameters[name] = param
         object.__setattr__(self, name, param)
         self._name_parameters()
+
+    def _buffer_value(self, name: str, value: Any) -> np.ndarray | None:
+        """What assigning ``value`` to buffer ``name`` stores. A value of the buffer's shape and
+        dtype is copied into the buffer's own array (``bn.num_batches_tracked += 1`` keeps it
+        too), so code holding the array (a staged step) sees it; another shape or dtype
+        replaces it."""
+        current = self._buffers[name]
+        if value is None or value is current:
+            return value
+        array = _buffer_array(value, name)
+        if current is None or array.shape != current.shape or array.dtype != current.dtype:
+            return array
+        np.copyto(current, array)
+        return current
 
     def register_buffer(self, name: str, value: Any) -> None:
         """Register ``value`` (an array, or None) as state that is not learned, such as batch

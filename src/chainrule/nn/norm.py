@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.norm import tracked_batch_norm
 from ..tensor import Tensor
 from . import functional as F
 from .layers import _positive
@@ -56,21 +57,17 @@ class _BatchNorm(Module):
                 f"input, got shape {x.shape}"
             )
         use_batch = self.training or self.running_mean is None
-        momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if momentum is None:  # a cumulative moving average, as PyTorch
-                momentum = 1.0 / float(self.num_batches_tracked)
         tracking = self.training and self.track_running_stats
-        return F.batch_norm(
+        return tracked_batch_norm(
             x,
             self.running_mean if tracking or not use_batch else None,
             self.running_var if tracking or not use_batch else None,
             self.weight,
             self.bias,
             use_batch,
-            momentum,
+            self.momentum,
             self.eps,
+            self.num_batches_tracked if tracking else None,
         )
 
     def extra_repr(self) -> str:

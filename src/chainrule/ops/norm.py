@@ -36,6 +36,50 @@ def normalize(
     return _normalized(x, weight, bias, axes, eps)[0]
 
 
+def normalize_tracking(
+    x: np.ndarray,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    *,
+    axes: tuple,
+    eps: float,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    counter: np.ndarray | None,
+    momentum: float | None,
+) -> np.ndarray:
+    """Batch norm in training mode as staged code runs it: the running statistics (and the
+    counter) updated in place from ``x``'s batch, as eager :func:`batch_norm` does, then
+    :func:`normalize`."""
+    update_running(x, axes, running_mean, running_var, counter, momentum)
+    return normalize(x, weight, bias, axes=axes, eps=eps)
+
+
+def update_running(
+    x: np.ndarray,
+    axes: tuple,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    counter: np.ndarray | None,
+    momentum: float | None,
+) -> None:
+    """One step of batch norm's running statistics, in place (the arrays stay the same objects,
+    so staged code holding them sees every update): ``counter`` (when given) counts the batch,
+    ``running = (1 - momentum) * running + momentum * batch`` with the unbiased batch variance,
+    and ``momentum=None`` is PyTorch's cumulative average, ``1 / counter``."""
+    if counter is not None:
+        np.add(counter, 1, out=counter)
+    if momentum is None:
+        momentum = 1.0 / float(counter)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if running_mean is not None:
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * x.mean(axis=axes)
+    if running_var is not None:
+        running_var *= 1.0 - momentum
+        running_var += momentum * (x.var(axis=axes) * (count / (count - 1)))
+
+
 def _normalized(x: Any, weight: Any, bias: Any, axes: tuple, eps: float) -> tuple:
     """(out, xhat, inverse standard deviation), on arrays or on nodes. Augmented assignments
     update fresh arrays in place (and rebind nodes), sparing full-size temporaries."""
@@ -90,10 +134,40 @@ class _Normalization(Gate, abstract=True):
 
 class BatchNorm(_Normalization):
     """Batch normalization with the batch's statistics (per channel, over samples and
-    positions)."""
+    positions).
+
+    When it tracks running statistics its options also hold them (``running_mean``,
+    ``running_var``: the module's own arrays, or None), ``counter`` (``num_batches_tracked``, a
+    0-d int64 array, or None) and ``momentum``: staged code calls :func:`normalize_tracking`,
+    which updates them in place at each call as eager :func:`batch_norm` does. ``forward`` never
+    updates them: readers run it again to rebuild a released cache."""
 
     name = "batch_norm"
     symbol = "BN"
+
+    @staticmethod
+    def forward_code(site):
+        options = site.options
+        if "momentum" not in options:
+            return _Normalization.forward_code(site)
+        buffers = ", ".join(f"{key}={site.state(options[key], base)}" for key, base in _TRACKED)
+        args = ", ".join(site.args)
+        return site.format(
+            f"normalize_tracking({args}, axes={{axes}}, eps={{eps}}, {buffers}, "
+            "momentum={momentum})"
+        )
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, *, axes, eps, **tracking):
+        return _Normalization.forward(ctx, x, weight, bias, axes=axes, eps=eps)
+
+
+# The tracked arrays among BatchNorm's options, and the names staged code binds them as.
+_TRACKED = (
+    ("running_mean", "running_mean"),
+    ("running_var", "running_var"),
+    ("counter", "num_batches_tracked"),
+)
 
 
 class LayerNorm(_Normalization):
@@ -108,6 +182,43 @@ class GroupNorm(_Normalization):
 
     name = "group_norm"
     symbol = "GN"
+
+
+def standardize(
+    x: np.ndarray, *, mean: np.ndarray | None, var: np.ndarray, eps: float
+) -> np.ndarray:
+    """``(x - mean) / sqrt(var + eps)`` with per-channel statistics (axis 1 of ``x``), in
+    ``x``'s dtype; without ``mean``, ``x / sqrt(var + eps)``."""
+    shape = (1, -1) + (1,) * (np.ndim(x) - 2)
+    inv = (1.0 / np.sqrt(np.reshape(var, shape) + eps)).astype(x.dtype, copy=False)
+    if mean is None:
+        return x * inv
+    return (x - np.reshape(mean, shape).astype(x.dtype, copy=False)) * inv
+
+
+class Standardize(Gate):
+    """Batch normalization with given statistics (evaluation mode): :func:`standardize`, an
+    affine map of x. The statistics are options (the module's running arrays themselves), read
+    when it runs, so staged code always uses their current values. Without a mean it only
+    scales, which is its own backward."""
+
+    name = "standardize"
+    symbol = "BN"
+
+    @staticmethod
+    def forward_code(site):
+        mean = site.state(site.options["mean"], "running_mean")
+        var = site.state(site.options["var"], "running_var")
+        return site.format(f"standardize({{0}}, mean={mean}, var={var}, eps={{eps}})")
+
+    @staticmethod
+    def forward(ctx, x, *, mean, var, eps):
+        return standardize(x, mean=mean, var=var, eps=eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        options = ctx.options
+        return (Standardize.apply(grad, mean=None, var=options["var"], eps=options["eps"]),)
 
 
 def _shape(value: Any) -> tuple:
@@ -146,8 +257,26 @@ def batch_norm(
     Training mode normalizes with the batch's statistics (one gate) and, when running statistics
     are given, updates them in place: ``running = (1 - momentum) * running + momentum * batch``
     with the unbiased batch variance. Evaluation mode normalizes with the running statistics
-    (then a fixed affine map of x).
+    (one gate, then the affine map). Both read and write the running arrays themselves when they
+    run, in staged code too.
     """
+    return tracked_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def tracked_batch_norm(
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    counter: np.ndarray | None = None,
+) -> Any:
+    """:func:`batch_norm` that also counts the batches in training mode: ``counter`` (a module's
+    ``num_batches_tracked``, a 0-d int64 array) is incremented in place with the running
+    statistics, and ``momentum=None`` then means their cumulative average (PyTorch's)."""
     shape = _shape(x)
     if len(shape) not in (2, 3, 4):
         raise GateError(
@@ -166,10 +295,7 @@ def batch_norm(
     if not training:
         if running_mean is None or running_var is None:
             raise GateError("gate 'batch_norm': evaluation mode needs running_mean and running_var")
-        mean = np.reshape(_data(running_mean), ones)
-        inv = 1.0 / np.sqrt(np.reshape(_data(running_var), ones) + eps)
-        dtype = np.result_type(_data(x))
-        out = (x - mean.astype(dtype)) * inv.astype(dtype)
+        out = Standardize.apply(x, mean=_data(running_mean), var=_data(running_var), eps=eps)
         if w is not None:
             out = out * w
         return out if b is None else out + b
@@ -179,24 +305,21 @@ def batch_norm(
             f"gate 'batch_norm': training needs more than one value per channel, got input "
             f"of shape {shape}"
         )
-    if running_mean is not None or running_var is not None:
-        _update_running(_data(x), axes, count, running_mean, running_var, momentum)
     inputs = [x] + ([w] if w is not None else []) + ([b] if b is not None else [])
     if w is None and b is not None:
         inputs = [x, np.ones(ones, np.result_type(_data(x))), b]
-    return BatchNorm.apply(*inputs, axes=axes, eps=eps)
-
-
-def _update_running(data, axes, count, running_mean, running_var, momentum) -> None:
-    if momentum is None or not 0.0 <= momentum <= 1.0:
+    if running_mean is None and running_var is None and counter is None:
+        return BatchNorm.apply(*inputs, axes=axes, eps=eps)
+    if momentum is None and counter is None or not (momentum is None or 0.0 <= momentum <= 1.0):
         raise GateError(f"gate 'batch_norm': momentum must be in [0, 1], got {momentum!r}")
-    mean = data.mean(axis=axes)
-    var = data.var(axis=axes) * (count / (count - 1))
-    for running, batch in ((running_mean, mean), (running_var, var)):
-        if running is not None:
-            array = _data(running)
-            array *= 1.0 - momentum
-            array += momentum * batch
+    tracked = {
+        "running_mean": None if running_mean is None else _data(running_mean),
+        "running_var": None if running_var is None else _data(running_var),
+        "counter": counter,
+        "momentum": None if momentum is None else float(momentum),
+    }
+    update_running(_data(x), axes, **tracked)  # once per application; staged: normalize_tracking
+    return BatchNorm.apply(*inputs, axes=axes, eps=eps, **tracked)
 
 
 def layer_norm(

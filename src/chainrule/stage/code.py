@@ -6,8 +6,10 @@ options by name, written as literals (``{index:subscript}`` writes an index as a
 static method ``(site) -> str`` that builds the template for a variable number of inputs (it
 calls ``site.format``). The expression may call a function of the gate's own module by name
 (``"conv2d_forward({0}, {1}, stride={stride})"``): the staged module binds that function, so a
-gate whose forward is a NumPy kernel stages as a call of that kernel. A gate without
-``forward_code`` (a user's gate) stages as a call of its own ``forward``.
+gate whose forward is a NumPy kernel stages as a call of that kernel; an option that is state
+the kernel reads or updates in place (batch norm's running statistics) is written with
+``site.state(array, name)``, bound by reference. A gate without ``forward_code`` (a user's gate)
+stages as a call of its own ``forward``.
 
 A random gate (dropout's mask, :mod:`chainrule.ops.random`) stages as a call of its kernel with
 its ``np.random.Generator`` option bound by reference as a module constant: each call of the
@@ -66,6 +68,7 @@ class Namespace:
         self.constants: dict[str, Any] = {}  # name -> constant array, kernel or generator
         self._bound: dict[int, str] = {}  # id(array, function or generator) -> its name
         self._keep: list[Any] = []  # what the ids above refer to, kept alive
+        self.state: set[str] = set()  # names of arrays read and updated live (see bind_state)
 
     def claim(self, base: str) -> str:
         """A fresh identifier made from ``base`` (``v_<base>`` or ``v`` if it is not one)."""
@@ -88,6 +91,14 @@ class Namespace:
             self.constants[name] = value
             self._keep.append(value)
         return self._bound[key]
+
+    def bind_state(self, array: np.ndarray, base: str) -> str:
+        """The module-level name of state that staged code reads and updates in place at each
+        call (a module's buffer, such as batch norm's running mean): bound as the very same
+        object, never a copy, so its updates land in its owner's array."""
+        name = self.bind(array, base)
+        self.state.add(name)
+        return name
 
     def name_input(self, array: np.ndarray, name: str) -> None:
         """An input's traced array: an option holding it (labels) is written as the input."""
@@ -162,6 +173,11 @@ class Site:
     def lit(self, value: Any) -> str:
         """``value`` written as source text."""
         return self._namespace.lit(value)
+
+    def state(self, array: np.ndarray | None, base: str) -> str:
+        """An option's array that the gate reads or updates in place when it runs (a module's
+        buffer), named after ``base`` and bound by reference (``"None"`` for None)."""
+        return "None" if array is None else self._namespace.bind_state(array, base)
 
     def format(self, template: str) -> str:
         """``template`` with ``{0}``, ``{1}``... (inputs) and each option by name filled in."""

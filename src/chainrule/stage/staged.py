@@ -96,7 +96,12 @@ def compile_program(
     spec = ", ".join(f"{n}: {t.data.dtype}{list(t.data.shape)}" for n, t in zip(arg_names, inputs))
     lines = [f"# {fname} staged by chainrule at {spec}"]
     for name, value in program.namespace.constants.items():
-        if isinstance(value, (np.ndarray, np.generic)):
+        if name in program.namespace.state:
+            lines.append(
+                f"# {name}: its owner's own {value.dtype} array of shape {value.shape}, "
+                "read (and updated) in place at each call"
+            )
+        elif isinstance(value, (np.ndarray, np.generic)):
             lines.append(
                 f"# {name}: a constant {np.asarray(value).dtype} array of shape "
                 f"{np.shape(value)} from the trace"
