@@ -24,6 +24,7 @@ from .explore import Explorer, explore
 from .functional import grad, hessian, jacobian, value_and_grad, vjp
 from .gate import Gate
 from .io import load, save
+from .jit import JitError, Jitted, JitWarning, jit
 from .layercheck import check_layer
 from .ops import (
     absolute,
@@ -100,6 +101,10 @@ __all__ = [
     "StageError",
     "Staged",
     "stage",
+    "JitError",
+    "JitWarning",
+    "Jitted",
+    "jit",
     "Diagram",
     "Explanation",
     "draw",

@@ -923,10 +923,23 @@ def _prepare_seed(root: Node, grad: Any, create_graph: bool) -> Any:
     return seed
 
 
+#: Set by ``cr.jit`` while it traces a call: ``observer(root, grad, retain_graph, create_graph)``
+#: is called in place of each ``backward()`` (it records it, then runs :func:`run_backward`).
+_backward_observer: Callable[[Node, Any, bool, bool], None] | None = None
+
+
 def backward(
     root: Node, grad: Any = None, *, retain_graph: bool = False, create_graph: bool = False
 ) -> None:
     """Sweep ``root``'s circuit backward, accumulating gradients into leaves' ``.grad``."""
+    if _backward_observer is not None:  # cr.jit is tracing a call: it records, then runs this
+        _backward_observer(root, grad, retain_graph, create_graph)
+    else:
+        run_backward(root, grad, retain_graph, create_graph)
+
+
+def run_backward(root: Node, grad: Any, retain_graph: bool, create_graph: bool) -> None:
+    """The sweep behind :func:`backward`."""
     seed = _prepare_seed(root, grad, create_graph)
     if create_graph or _marked or _Anomaly.threads:
         _sweep_recording(

@@ -4,6 +4,7 @@ methods (``axis``, ``keepdims``, ``reshape``, ``.T``, ``@``) and PyTorch's autog
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,9 @@ class Tensor(Node):
 
     __slots__ = ()
     _data_type = np.ndarray
-    _staging = False  # True while cr.stage traces a function: reading traced values is refused
+    # While cr.stage or cr.jit traces a function: called with (tensor, what) when a traced value
+    # is read as a Python value (see _refuse_while_staging).
+    _staging: Callable[[Tensor, str], None] | None = None
 
     # --- NumPy's functions on tensors (np.exp(t), np.sum(t), ndarray * t) run chainrule's gates
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -470,14 +473,12 @@ class Tensor(Node):
 
 
 def _refuse_while_staging(t: Tensor, what: str) -> None:
-    """While cr.stage traces, a Python value read from a traced tensor would be frozen into the
-    staged code (data-dependent control flow): refuse it, naming what was asked."""
-    if Tensor._staging and t.requires_grad:
-        raise GateError(
-            f"stage: {what} of a traced tensor of shape {t.shape} is data-dependent control flow, "
-            "which staged code cannot follow (it would be fixed at trace time); write it with "
-            "cr.where, cr.maximum, cr.relu or cr.clip, or use the eager engine"
-        )
+    """While a function is traced for staging (``cr.stage``, ``cr.jit``), a Python value read
+    from a traced tensor would be frozen into the staged code (data-dependent control flow): the
+    tracer's observer is told what was asked (``cr.stage`` refuses, ``cr.jit`` falls back)."""
+    observer = Tensor._staging
+    if observer is not None and t.requires_grad:
+        observer(t, what)
 
 
 _PLAIN_NUMBERS = (float, int)

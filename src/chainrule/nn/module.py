@@ -72,6 +72,9 @@ class Module:
     """Base class of layers and models: subclass it, assign parameters and sub-modules as
     attributes in ``__init__``, and define ``forward``; call the module to run it."""
 
+    #: Set by ``cr.jit`` while it traces a call: told of each module called (to guard on it).
+    _call_observer: Callable[[Module], None] | None = None
+
     training: bool
 
     def __init__(self) -> None:
@@ -189,6 +192,8 @@ class Module:
         raise TypeError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if Module._call_observer is not None:  # cr.jit is tracing: it guards on this module
+            Module._call_observer(self)
         if (
             self._forward_hooks
             or self._forward_pre_hooks

@@ -18,14 +18,17 @@ def _shifted(x: Any, axis: int) -> Any:
     """x minus its maximum along ``axis``; a row of -inf is left as it is (its softmax is then
     0/0 = nan), a row holding +inf becomes nan (as in PyTorch: inf - inf)."""
     m = np.max(x, axis=axis, keepdims=True)
-    return x - np.where(np.isneginf(m), 0, m)
+    if not np.isfinite(m.sum()):  # the rare row with an infinity (one reduction tells)
+        m = np.where(np.isneginf(m), 0, m)
+    return x - m
 
 
 def softmax_forward(x: np.ndarray, axis: int) -> np.ndarray:
     """exp(x) / Σ exp(x) along ``axis``, the maximum subtracted first (the gate's forward and its
     staged code)."""
     e = np.exp(_shifted(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def log_softmax_forward(x: np.ndarray, axis: int) -> np.ndarray:

@@ -16,14 +16,16 @@ from ..engine import Node, enable_grad
 from ..tensor import Tensor
 from .code import StageError
 
-__all__ = ["trace_function"]
+__all__ = ["call_keeping_frame", "local_names", "trace_function"]
 
 
-def _call_keeping_frame(f: Callable, args: list) -> tuple[Any, Any]:
-    """``f(*args)`` and ``f``'s frame (None when it cannot be caught without a profiler)."""
+def call_keeping_frame(f: Callable, args: Any, kwargs: dict | None = None) -> tuple[Any, Any]:
+    """``f(*args, **kwargs)`` and ``f``'s frame (None when it cannot be caught without a
+    profiler)."""
+    kwargs = kwargs or {}
     code = getattr(f, "__code__", None)
     if code is None or sys.getprofile() is not None:
-        return f(*args), None
+        return f(*args, **kwargs), None
     caught: list = []
 
     def hook(frame: Any, event: str, arg: Any) -> None:
@@ -33,7 +35,7 @@ def _call_keeping_frame(f: Callable, args: list) -> tuple[Any, Any]:
 
     sys.setprofile(hook)
     try:
-        out = f(*args)
+        out = f(*args, **kwargs)
     finally:
         if sys.getprofile() is hook:
             sys.setprofile(None)
@@ -51,15 +53,24 @@ def local_names(frame: Any) -> dict[int, str]:
     return names
 
 
+def refuse_reading(t: Tensor, what: str) -> None:
+    """What ``cr.stage`` does when ``f`` reads a traced value as a Python value: refuse it."""
+    raise StageError(
+        f"stage: {what} of a traced tensor of shape {t.shape} is data-dependent control flow, "
+        "which staged code cannot follow (it would be fixed at trace time); write it with "
+        "cr.where, cr.maximum, cr.relu or cr.clip, or use the eager engine"
+    )
+
+
 def trace_function(f: Callable, inputs: list[Tensor]) -> tuple[Tensor, dict[int, str]]:
     """``f`` called on ``inputs`` with recording on: its single-number output and its locals'
     names. Reading a traced value while tracing (``if x > 0``) is refused: staged code could
     not follow it."""
     previous = Tensor._staging
-    Tensor._staging = True
+    Tensor._staging = refuse_reading
     try:
         with enable_grad():
-            out, frame = _call_keeping_frame(f, inputs)
+            out, frame = call_keeping_frame(f, inputs)
     finally:
         Tensor._staging = previous
     if not isinstance(out, Tensor):

@@ -140,12 +140,20 @@ class Body:
         self.lines[-1] = (code, note + (f" {self._readable}" if self._readable else ""))
         self._readable = ""
 
-    def assign(self, name: str, tree: ast.AST, shape: tuple, dtype: np.dtype, own=False) -> None:
-        """Emit ``name = tree`` (into a buffer where possible); with ``own``, ``name`` must not
-        share memory with any other variable."""
+    def assign(
+        self,
+        name: str,
+        tree: ast.AST,
+        shape: tuple,
+        dtype: np.dtype,
+        own: bool = False,
+        buffer: bool = True,
+    ) -> None:
+        """Emit ``name = tree`` (into a buffer where possible, unless not ``buffer``); with
+        ``own``, ``name`` must not share memory with any other variable."""
         text = ast.unparse(tree)
         statements: list[str] = []
-        if self._use_buffer(shape, dtype) and (_lowerable(tree) or own):
+        if buffer and self._use_buffer(shape, dtype) and (_lowerable(tree) or own):
             buf = self._buffer(name, shape, dtype)
             if _lowerable(tree):
                 _lower(tree, buf, self._scratch_pool(shape, dtype), statements)

@@ -50,12 +50,14 @@ class _Var:
 
 @dataclass
 class Program:
-    """What :func:`write_program` produces: the body, the module namespace and the returns."""
+    """What :func:`write_program` produces: the body, the module namespace and the returns
+    (the output's name, then the extra outputs' expressions, then the gradients)."""
 
     body: Body
     namespace: Namespace
     output: str
     gradients: list[str]
+    values: list[str]
 
 
 def write_program(
@@ -67,16 +69,25 @@ def write_program(
     hints: dict[int, str],
     buffers: bool,
     namespace: Namespace,
+    *,
+    order: list[Node] | None = None,
+    values: tuple = (),
+    fresh_gradients: bool = False,
 ) -> Program:
     """The staged code of ``out``'s circuit over ``inputs`` (named ``arg_names``, already claimed
-    in ``namespace``), with gradients for the inputs at ``positions``."""
+    in ``namespace``; two inputs may share a name), with gradients for the inputs at
+    ``positions``.
+
+    ``order`` (default: the circuit's, the notes' order) is the forward order of every node to
+    stage, inputs included; ``values`` are more nodes whose forward values are returned. With
+    ``fresh_gradients`` the returned gradients are new arrays at every call (not buffers),
+    since their caller hands them on as ``.grad``."""
     body = Body(namespace, buffers)
-    circuit = Circuit(out)
+    nodes = order if order is not None else [wire.node for wire in Circuit(out).wires]
     index = {node: i for i, node in enumerate(inputs)}
     variables: dict[Node, _Var] = {}
     stages: list[_Var] = []
-    for wire in circuit.wires:
-        node = wire.node
+    for node in nodes:
         if node in index:
             i = index[node]
             var = _Var(node, arg_names[i], _name(arg_names[i], node), 0, i in positions)
@@ -107,7 +118,8 @@ def write_program(
         body.assign(var.name, tree, var.shape, var.dtype)
         body.comment(f"({var.stage})")
 
-    backward = _Backward(body, namespace, variables, {inputs[p] for p in positions})
+    wrt = {inputs[p] for p in positions}
+    backward = _Backward(body, namespace, variables, wrt, wrt if fresh_gradients else set())
     if root.needs:
         body.emit(f"# backward pass: d<name> is the gradient of {root.name} with respect to <name>")
         backward.seed(root)
@@ -120,7 +132,8 @@ def write_program(
     for p in positions:
         var = variables.get(inputs[p]) or _Var(inputs[p], arg_names[p], None, 0, True)
         results.append(backward.result(var, root))
-    return Program(body, namespace, root.name, results)
+    returned = [ast.unparse(variables[node].expr) for node in values]
+    return Program(body, namespace, root.name, results, returned)
 
 
 def _name(name: str, node: Node) -> ast.expr:
@@ -165,8 +178,11 @@ def _typed_number(value: float, dtype: np.dtype) -> ast.expr:
 class _Backward:
     """The backward half: gradient variables, their values while recording, and forks."""
 
-    def __init__(self, body: Body, namespace: Namespace, variables: dict, wrt: set) -> None:
+    def __init__(
+        self, body: Body, namespace: Namespace, variables: dict, wrt: set, fresh: set
+    ) -> None:
         self.body = body
+        self.fresh = fresh  # gradients written as new arrays, never into buffers
         self.namespace = namespace
         self.variables = variables
         self.wrt = wrt
@@ -263,7 +279,8 @@ class _Backward:
         else:
             name = self.namespace.claim(f"d{target.name}")
             own = self.totals.get(node, 0) > 1 or node in self.wrt
-            self.body.assign(name, annotate(tree, dtype), shape, dtype, own=own)
+            buffer = node not in self.fresh
+            self.body.assign(name, annotate(tree, dtype), shape, dtype, own=own, buffer=buffer)
             self.names[node] = name
         self.body.comment(note)
 

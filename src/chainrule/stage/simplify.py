@@ -3,7 +3,8 @@
 Constants are folded (``2 - 1``), multiplications by one dropped where they cannot change a dtype
 (a folded seed: ``2 * y * 1.0`` is ``2 * y``), ``x ** 1`` and double negation removed, ``-a + c``
 written ``c - a`` (the same IEEE addition), ``x + -c`` written ``x - c``, and NumPy's default
-keywords (``axis=None``, ``keepdims=False``) left out (and ``axis=(1,)`` written ``axis=1``).
+keywords (``axis=None``, ``keepdims=False``) left out (and ``axis=(1,)`` written ``axis=1``), and
+a number stretched to the shape the other operand already has written as the number.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class _Simplify(ast.NodeTransformer):
             if isinstance(value, (int, float)) and math.isfinite(value):
                 return _constant(value)
             return node
+        if op in _FOLD and op is not ast.Pow:
+            _unstretch(node)
         if op is ast.Mult and a == 1 and _keeps_dtype(node.right, node):
             return node.right
         if op in (ast.Mult, ast.Div, ast.Pow) and b == 1 and _keeps_dtype(node.left, node):
@@ -108,6 +111,23 @@ class _Simplify(ast.NodeTransformer):
             if numpy_call(inner) == "reshape" and inner.args and _one_element(inner.args[0], node):
                 node.args[0] = inner.args[0]  # one element reshaped, then stretched
         return node
+
+
+def _unstretch(node: ast.BinOp) -> None:
+    """``a * np.broadcast_to(c, shape)`` is ``a * c`` when ``a`` alone has that shape and the
+    result's dtype: the number broadcasts by itself (no array of copies is made)."""
+    for side, other in (("left", node.right), ("right", node.left)):
+        operand = getattr(node, side)
+        if numpy_call(operand) != "broadcast_to" or len(operand.args) != 2:
+            continue
+        if constant_number(operand.args[0]) is None or not _keeps_dtype(other, node):
+            continue
+        try:
+            shape = ast.literal_eval(operand.args[1])
+        except ValueError:
+            continue
+        if getattr(other, "cr_shape", None) == tuple(shape):
+            setattr(node, side, operand.args[0])
 
 
 def _one_element(tree: ast.AST, stretch: ast.Call) -> bool:

@@ -13,7 +13,7 @@ from ..engine import Node
 from .code import StageError
 from .program import Program
 
-__all__ = ["Staged", "compile_program"]
+__all__ = ["Staged", "compile_module", "compile_program"]
 
 _compiled = count()
 
@@ -82,19 +82,27 @@ class Staged:
 def compile_program(
     program: Program, func_name: str, fname: str, arg_names: list, inputs: list, single: bool
 ) -> tuple[Callable, str]:
-    """The module's source (header, buffers, the function) and its compiled function, in a
-    namespace holding only NumPy, the trace's constants, the gates' kernels and the random
-    generators they draw from."""
+    """The staged function returning ``(value, gradients)`` and its module's source."""
     results = program.gradients
     grads = (
         results[0]
         if single
         else "(" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
     )
-    body = program.body
-    body.emit(f"return {program.output}, {grads}")
+    program.body.emit(f"return {program.output}, {grads}")
     spec = ", ".join(f"{n}: {t.data.dtype}{list(t.data.shape)}" for n, t in zip(arg_names, inputs))
-    lines = [f"# {fname} staged by chainrule at {spec}"]
+    return compile_module(program, func_name, f"{fname} staged by chainrule at {spec}", arg_names)
+
+
+def compile_module(
+    program: Program, func_name: str, header: str, params: list[str]
+) -> tuple[Callable, str]:
+    """The module's source (``header`` as a comment, the constants it binds, its buffers, the
+    function ``func_name(params)`` whose body ``program`` holds, return included) and that
+    function compiled, in a namespace holding only NumPy, the trace's constants, the gates'
+    kernels and the random generators they draw from."""
+    body = program.body
+    lines = [f"# {header}"]
     for name, value in program.namespace.constants.items():
         if name in program.namespace.state:
             lines.append(
@@ -111,7 +119,7 @@ def compile_program(
     for name, (shape, dtype) in body.buffers.items():
         suffix = "" if dtype == np.float64 else f", np.{dtype.name}"
         lines.append(f"{name} = np.empty({shape!r}{suffix})")
-    lines.append(f"def {func_name}({', '.join(arg_names)}):")
+    lines.append(f"def {func_name}({', '.join(params)}):")
     code = [("    " + c, note) for c, note in body.lines]
     width = min(max((len(c) for c, note in code if note), default=0), 60)
     for c, note in code:

@@ -1,0 +1,158 @@
+"""Watching one eager call of a function: what it computed, and what else it did.
+
+``cr.jit`` stages a call from its record (the circuit the call made) plus the few effects a
+training step has beyond its circuit: which ``backward()`` it ran, which ``.grad`` it reset, which
+modules it called (and in which mode). The call itself runs eagerly, unchanged, so its results
+are exactly the engine's; the tracer only listens. Whatever it sees that staged code could not
+repeat (a traced value read as a Python number, ``.grad`` read or assigned by hand, a second
+backward) is noted as a problem with the user's line, and the caller runs that signature eagerly.
+
+Listening means installing observers for the duration of the call: the engine's
+``_backward_observer``, ``Tensor._staging`` (reads of traced values), ``Module._call_observer``,
+a logging ``.grad`` descriptor on :class:`~chainrule.engine.Node` and a logging ``_init_node`` on
+:class:`~chainrule.tensor.Tensor` (which leaves the call created). Each observer ignores other
+threads; one trace runs at a time (a lock).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+from ..engine import Node, _user_site, run_backward
+from ..nn.module import Module
+from ..tensor import Tensor
+from .errors import JitError
+
+__all__ = ["Backward", "Tracer", "tracing"]
+
+_GRAD_SLOT = Node.__dict__["grad"]  # the slot behind .grad, wrapped while a call is traced
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Backward:
+    """A ``backward()`` the traced call ran."""
+
+    root: Node
+    seeded: bool  # called with an explicit grad=
+    create_graph: bool
+    site: str
+
+
+@dataclass
+class Tracer:
+    """What one traced call did, besides computing its circuit (see the module docstring)."""
+
+    thread: int = field(default_factory=threading.get_ident)
+    backwards: list[Backward] = field(default_factory=list)
+    #: ``.grad`` effects in order: ("reset", node, None or "zeros") and ("backward", index)
+    events: list[tuple] = field(default_factory=list)
+    modules: dict[int, Module] = field(default_factory=dict)
+    created: dict[int, Node] = field(default_factory=dict)  # leaves the call made
+    sites: dict[int, str] = field(default_factory=dict)  # where each created array leaf was made
+    problems: list[str] = field(default_factory=list)
+    in_backward: bool = False  # inside backward() or a node's creation: .grad is the engine's
+    strict: bool = False  # raise at the first problem (cr.jit(..., strict=True))
+
+    def mine(self) -> bool:
+        return threading.get_ident() == self.thread
+
+    def problem(self, text: str) -> None:
+        """Note something staged code could not repeat, with the user's line (raise it at once
+        when strict)."""
+        text = f"{text} (at {_user_site().splitlines()[0]})"
+        if self.strict:
+            raise JitError(f"cr.jit: cannot stage: {text}")
+        self.problems.append(text)
+
+    # --- the observers ----------------------------------------------------------------------
+    def on_backward(self, root: Node, grad: Any, retain_graph: bool, create_graph: bool) -> None:
+        if not self.mine():
+            run_backward(root, grad, retain_graph, create_graph)
+            return
+        site = _user_site().splitlines()[0]
+        self.backwards.append(Backward(root, grad is not None, create_graph, site))
+        self.events.append(("backward", len(self.backwards) - 1))
+        self.in_backward = True
+        try:  # the record is kept: staging reads each gate's backward from it
+            run_backward(root, grad, True, create_graph)
+        finally:
+            self.in_backward = False
+
+    def on_read(self, t: Tensor, what: str) -> None:
+        if self.mine():
+            self.problem(f"{what} reads a traced value as a Python value")
+
+    def on_module(self, module: Module) -> None:
+        if self.mine():
+            self.modules.setdefault(id(module), module)
+
+    def get_grad(self, node: Node) -> Any:
+        value = _GRAD_SLOT.__get__(node, type(node))
+        if not self.in_backward and self.mine():
+            self.problem(".grad is read inside the function (opt.step() or gradient inspection)")
+        return value
+
+    def set_grad(self, node: Node, value: Any) -> None:
+        _GRAD_SLOT.__set__(node, value)
+        if self.in_backward or not self.mine():
+            return
+        if value is None:
+            self.events.append(("reset", node, None))
+        elif (
+            type(value) is np.ndarray
+            and value.shape == np.shape(node._data)
+            and value.dtype == np.asarray(node._data).dtype
+            and not value.any()
+        ):
+            self.events.append(("reset", node, "zeros"))
+        else:
+            self.problem(".grad is assigned inside the function")
+
+    def on_init_node(self, node: Node, *args: Any) -> None:
+        self.in_backward, outer = True, self.in_backward  # a new node's .grad = None is no reset
+        try:
+            Node._init_node(node, *args)
+        finally:
+            self.in_backward = outer
+        if len(args) < 4 or args[3] is None:  # a leaf (no gate)
+            if self.mine():
+                self.created[id(node)] = node
+                if np.ndim(args[0]):
+                    self.sites[id(node)] = _user_site().splitlines()[0]
+
+
+@contextmanager
+def tracing(tracer: Tracer) -> Iterator[Tracer]:
+    """Install ``tracer``'s observers for the duration of the block (one trace at a time)."""
+    with _LOCK:
+        previous = Tensor._staging
+        engine._backward_observer = tracer.on_backward
+        Tensor._staging = tracer.on_read
+        Module._call_observer = tracer.on_module
+        Node.grad = property(tracer.get_grad, tracer.set_grad)
+        Tensor._init_node = lambda node, *args: tracer.on_init_node(node, *args)
+        try:
+            yield tracer
+        finally:
+            del Tensor._init_node
+            Node.grad = _GRAD_SLOT
+            Module._call_observer = None
+            Tensor._staging = previous
+            engine._backward_observer = None
+
+
+def call_traced(fn: Callable, args: tuple, kwargs: dict, tracer: Tracer) -> tuple[Any, Any]:
+    """``fn(*args, **kwargs)`` under ``tracer``, with the frame of ``fn`` (for its local
+    names), as :func:`chainrule.stage.capture` catches it."""
+    from ..stage.capture import call_keeping_frame
+
+    with tracing(tracer):
+        return call_keeping_frame(fn, args, kwargs)
