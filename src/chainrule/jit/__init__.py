@@ -41,8 +41,10 @@ def jit(
 
     Staged calls return new tensors that do not require grad (the backward already ran inside
     ``fn``). Modules called by ``fn`` are guarded: switching ``train()``/``eval()`` or replacing
-    a parameter stages again. Arrays computed with NumPy inside ``fn`` from things other than
-    its arguments and parameters are constants of the staged code.
+    a parameter or a layer stages again, and a module with hooks makes the signature run eagerly
+    (staged code would not call them). In anomaly mode (``cr.detect_anomaly``) calls run
+    eagerly, so that every gate is checked. Arrays computed with NumPy inside ``fn`` from things
+    other than its arguments and parameters are constants of the staged code.
     """
     if fn is None:
         return lambda f: Jitted(f, strict=strict, cache_size=cache_size)

@@ -51,16 +51,19 @@ class Entry:
     targets: list[tuple]  # for each gradient returned: ("arg", k) or ("live", node)
     events: list[tuple]  # ("reset", target, None | "zeros") and ("backward",) in order
     template: Any  # the returned structure, tensors as ("out", k)
-    guards: list[tuple]  # (module, training, ids of its parameters, ids of its buffers)
-    kept: list  # those parameters and buffers, alive so that their ids stay theirs
+    guards: list[tuple]  # (module, training, ids of its parameters, buffers and children)
+    kept: list  # those parameters, buffers and children, alive so that their ids stay theirs
 
     def guards_hold(self) -> bool:
-        """Whether every module the call used is as it was traced (mode, parameters, buffers)."""
-        for module, training, params, buffers in self.guards:
+        """Whether every module the call used is as it was traced (mode, parameters, buffers,
+        children) and still has no hooks (staged code would not call them)."""
+        for module, training, params, buffers, children in self.guards:
             if (
                 module.training is not training
                 or tuple(map(id, module._parameters.values())) != params
                 or tuple(map(id, module._buffers.values())) != buffers
+                or tuple(map(id, module._modules.values())) != children
+                or _hooked(module)
             ):
                 return False
         return True
@@ -81,6 +84,15 @@ class Entry:
                     g = _run_hooks(node, g)
                 node._accumulate(g)
         return _rebuild(self.template, outputs)
+
+
+def _hooked(module: Module) -> bool:
+    return bool(
+        module._forward_pre_hooks
+        or module._forward_hooks
+        or module._backward_pre_hooks
+        or module._backward_hooks
+    )
 
 
 def _target(target: tuple, call: Call) -> Node:
@@ -155,6 +167,12 @@ def build_entry(
         raise Unstageable(tracer.problems[0])
     if len(tracer.backwards) > 1:
         raise Unstageable(f"it calls backward() {len(tracer.backwards)} times")
+    hooked = next((m for m in tracer.modules.values() if _hooked(m)), None)
+    if hooked is not None:
+        raise Unstageable(
+            f"a {type(hooked).__name__} it calls has hooks (register_forward_hook, ...), which "
+            "staged code would not call"
+        )
     backward = tracer.backwards[0] if tracer.backwards else None
     if backward is not None and (backward.seeded or backward.create_graph):
         option = "grad=" if backward.seeded else "create_graph=True"
@@ -231,11 +249,21 @@ def build_entry(
         where = _arg_index(node, call)
         events.append(("reset", ("arg", where) if where is not None else ("live", node), event[2]))
     modules = list(tracer.modules.values())
-    guards = [  # by id: the entry keeps these parameters and buffers alive (kept)
-        (m, m.training, tuple(map(id, m._parameters.values())), tuple(map(id, m._buffers.values())))
+    guards = [  # by id: the entry keeps these parameters, buffers and children alive (kept)
+        (
+            m,
+            m.training,
+            tuple(map(id, m._parameters.values())),
+            tuple(map(id, m._buffers.values())),
+            tuple(map(id, m._modules.values())),
+        )
         for m in modules
     ]
-    kept = [v for m in modules for v in (*m._parameters.values(), *m._buffers.values())]
+    kept = [
+        v
+        for m in modules
+        for v in (*m._parameters.values(), *m._buffers.values(), *m._modules.values())
+    ]
     entry = Entry(staged, source, live, targets, events, template, guards, kept)
     return entry, fingerprint(call, order, sources, created, outputs, backward, tracer)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine import is_anomaly_enabled
 from .build import Entry, Fingerprint, Unstageable, build_entry
 from .errors import JitError, JitWarning
 from .signature import Call, CallReader
@@ -57,7 +58,7 @@ class Jitted:
         self._warned_retrace = False
         self.traces = 0  #: calls traced (each new signature is traced twice)
         self.staged_calls = 0  #: calls that ran the staged code
-        self.eager_calls = 0  #: calls that ran eagerly without tracing (unstageable signatures)
+        self.eager_calls = 0  #: calls run eagerly untraced (unstageable signatures, anomaly mode)
         self.evictions = 0  #: signatures dropped from the full cache
 
     @property
@@ -80,6 +81,9 @@ class Jitted:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if is_anomaly_enabled():  # staged code would skip the check of every gate
+            self.eager_calls += 1
+            return self.fn(*args, **kwargs)
         call = self._reader.read(args, kwargs)
         slot = self._cache.get(call.key)
         if slot is not None:
