@@ -32,7 +32,7 @@ from ..stage.program import write_program
 from ..stage.staged import compile_module
 from ..tensor import Tensor
 from .signature import Call
-from .tracer import Tracer
+from .tracer import Tracer, has_hooks
 
 __all__ = ["Entry", "Unstageable", "build_entry", "fingerprint"]
 
@@ -63,7 +63,7 @@ class Entry:
                 or tuple(map(id, module._parameters.values())) != params
                 or tuple(map(id, module._buffers.values())) != buffers
                 or tuple(map(id, module._modules.values())) != children
-                or _hooked(module)
+                or has_hooks(module)
             ):
                 return False
         return True
@@ -84,15 +84,6 @@ class Entry:
                     g = _run_hooks(node, g)
                 node._accumulate(g)
         return _rebuild(self.template, outputs)
-
-
-def _hooked(module: Module) -> bool:
-    return bool(
-        module._forward_pre_hooks
-        or module._forward_hooks
-        or module._backward_pre_hooks
-        or module._backward_hooks
-    )
 
 
 def _target(target: tuple, call: Call) -> Node:
@@ -167,19 +158,13 @@ def build_entry(
         raise Unstageable(tracer.problems[0])
     if len(tracer.backwards) > 1:
         raise Unstageable(f"it calls backward() {len(tracer.backwards)} times")
-    hooked = next((m for m in tracer.modules.values() if _hooked(m)), None)
-    if hooked is not None:
-        raise Unstageable(
-            f"a {type(hooked).__name__} it calls has hooks (register_forward_hook, ...), which "
-            "staged code would not call"
-        )
     backward = tracer.backwards[0] if tracer.backwards else None
     if backward is not None and (backward.seeded or backward.create_graph):
         option = "grad=" if backward.seeded else "create_graph=True"
         raise Unstageable(f"backward({option}) is not staged (at {backward.site})")
     outputs: list[Node] = []
     template = _flatten_output(result, outputs)
-    if backward is None and any(t.requires_grad for t in outputs):
+    if backward is None and not tracer.inference and any(t.requires_grad for t in outputs):
         raise Unstageable(
             "it returns a tensor that requires grad without calling backward() (jit stages a "
             "whole training step; for inference, call it under cr.no_grad())"

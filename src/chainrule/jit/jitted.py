@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import is_anomaly_enabled
+from ..engine import is_anomaly_enabled, is_grad_enabled
 from .build import Entry, Fingerprint, Unstageable, build_entry
 from .errors import JitError, JitWarning
 from .signature import Call, CallReader
-from .tracer import Tracer, call_traced
+from .tracer import Tracer, call_traced, detached
 
 __all__ = ["Jitted"]
 
@@ -119,16 +119,20 @@ class Jitted:
 
     def _trace(self, slot: _Slot, call: Call, args: tuple, kwargs: dict) -> Any:
         """Run the call eagerly under the tracer, then stage (or check) its signature."""
-        tracer = Tracer(strict=self.strict)
+        tracer = Tracer(strict=self.strict, inference=not is_grad_enabled())
         self.traces += 1
         result, frame = call_traced(self.fn, args, kwargs, tracer)
         try:
             entry, fingerprint = build_entry(self.fn, call, result, tracer, frame)
         except Unstageable as err:
             self._give_up(slot, str(err))
-            return result
+            entry = None
         finally:
             del frame
+        if tracer.inference:  # as the call returns under no_grad: tensors outside any circuit
+            result = detached(result)
+        if entry is None:
+            return result
         if slot.checked:  # the modules changed mode (or parameters): one more entry
             slot.entries = [*slot.entries[-(_ENTRIES_PER_SIGNATURE - 1) :], entry]
         elif slot.pending is None:

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from .. import engine
-from ..engine import Node, _user_site, run_backward
+from ..engine import Node, _user_site, enable_grad, run_backward
 from ..nn.module import Module
 from ..tensor import Tensor
 from .errors import JitError
 
-__all__ = ["Backward", "Tracer", "tracing"]
+__all__ = ["Backward", "Tracer", "call_traced", "detached", "has_hooks", "tracing"]
 
 _GRAD_SLOT = Node.__dict__["grad"]  # the slot behind .grad, wrapped while a call is traced
 _LOCK = threading.Lock()
@@ -60,6 +60,7 @@ class Tracer:
     problems: list[str] = field(default_factory=list)
     in_backward: bool = False  # inside backward() or a node's creation: .grad is the engine's
     strict: bool = False  # raise at the first problem (cr.jit(..., strict=True))
+    inference: bool = False  # called under no_grad: recorded all the same, for staging
 
     def mine(self) -> bool:
         return threading.get_ident() == self.thread
@@ -77,6 +78,11 @@ class Tracer:
         if not self.mine():
             run_backward(root, grad, retain_graph, create_graph)
             return
+        if self.inference:  # as eager under no_grad: nothing was recorded to backpropagate
+            raise RuntimeError(
+                "backward() on a value that does not require grad: the jitted function was "
+                "called with grad mode off (cr.no_grad)"
+            )
         site = _user_site().splitlines()[0]
         self.backwards.append(Backward(root, grad is not None, create_graph, site))
         self.events.append(("backward", len(self.backwards) - 1))
@@ -93,6 +99,11 @@ class Tracer:
     def on_module(self, module: Module) -> None:
         if self.mine():
             self.modules.setdefault(id(module), module)
+            if has_hooks(module):
+                self.problem(
+                    f"{type(module).__name__} has forward or backward hooks, which staged code "
+                    "would not call"
+                )
 
     def get_grad(self, node: Node) -> Any:
         value = _GRAD_SLOT.__get__(node, type(node))
@@ -125,8 +136,17 @@ class Tracer:
         if len(args) < 4 or args[3] is None:  # a leaf (no gate)
             if self.mine():
                 self.created[id(node)] = node
-                if np.ndim(args[0]):
-                    self.sites[id(node)] = _user_site().splitlines()[0]
+                self.sites[id(node)] = _user_site().splitlines()[0]
+
+
+def has_hooks(module: Module) -> bool:
+    """Whether ``module`` has hooks, which staged code would not call."""
+    return bool(
+        module._forward_pre_hooks
+        or module._forward_hooks
+        or module._backward_pre_hooks
+        or module._backward_hooks
+    )
 
 
 @contextmanager
@@ -151,8 +171,20 @@ def tracing(tracer: Tracer) -> Iterator[Tracer]:
 
 def call_traced(fn: Callable, args: tuple, kwargs: dict, tracer: Tracer) -> tuple[Any, Any]:
     """``fn(*args, **kwargs)`` under ``tracer``, with the frame of ``fn`` (for its local
-    names), as :func:`chainrule.stage.capture` catches it."""
+    names), as :func:`chainrule.stage.capture` catches it. A call made under ``no_grad`` is
+    recorded all the same (staging needs the circuit): its caller detaches what it returns."""
     from ..stage.capture import call_keeping_frame
 
-    with tracing(tracer):
+    with tracing(tracer), enable_grad():
         return call_keeping_frame(fn, args, kwargs)
+
+
+def detached(value: Any) -> Any:
+    """``value`` with every tensor in it (in tuples, lists and dicts) detached."""
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, (tuple, list)):
+        return type(value)(detached(v) for v in value)
+    if isinstance(value, dict):
+        return {k: detached(v) for k, v in value.items()}
+    return value

@@ -211,7 +211,16 @@ class _Backward:
         """Stage the backward of ``var``'s gate."""
         node = var.node
         upstream = upstream_leaf(node, self.values[node])
-        grads = record_backward(node, upstream)
+        # Inputs without a gradient (a data batch, a mask) are recorded through as well, so that
+        # what the backward computes from them alone (``x.T``) is a gate, not a frozen array.
+        constant = [inp for inp in node.inputs if not inp.requires_grad]
+        for inp in constant:
+            inp.requires_grad = True
+        try:
+            grads = record_backward(node, upstream)
+        finally:
+            for inp in constant:
+                inp.requires_grad = False
         contributions = [
             (self.variables[inp], g)
             for inp, g in zip(node.inputs, grads)
