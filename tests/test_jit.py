@@ -102,7 +102,7 @@ def test_source_is_readable_code():
 def test_no_source_before_first_call():
     step = cr.jit(lambda x: x)
     with pytest.raises(RuntimeError, match="no staged code yet"):
-        step.source
+        _ = step.source
 
 
 def test_parameters_are_read_live_and_grads_accumulate():
