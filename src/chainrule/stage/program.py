@@ -211,9 +211,14 @@ class _Backward:
         """Stage the backward of ``var``'s gate."""
         node = var.node
         upstream = upstream_leaf(node, self.values[node])
-        # Inputs without a gradient (a data batch, a mask) are recorded through as well, so that
-        # what the backward computes from them alone (``x.T``) is a gate, not a frozen array.
-        constant = [inp for inp in node.inputs if not inp.requires_grad]
+        # Inputs of the staged function without a gradient (a data batch) are recorded through
+        # as well, so that what the backward computes from them alone (``x.T``) is a gate, not
+        # an array frozen at its traced value.
+        constant = [
+            inp
+            for inp in node.inputs
+            if not inp.requires_grad and inp._gate is None and self.variables[inp].name
+        ]
         for inp in constant:
             inp.requires_grad = True
         try:
