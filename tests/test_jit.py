@@ -392,3 +392,44 @@ def test_random_circuits_train_as_eager(ops, fork, reduce, dtype, seed):
     for got, want in zip(*results):
         assert got.dtype == want.dtype
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def test_threads_share_a_jitted_function_safely():
+    """Staged code writes into buffers of its own: concurrent calls take turns, and each thread
+    gets its own results."""
+    import sys
+    import threading
+
+    w = cr.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+
+    @cr.jit
+    def scores(x):
+        return cr.tanh(x @ w) * 2.0
+
+    rng = np.random.default_rng(5)
+    inputs = [cr.tensor(rng.normal(size=(64, 4))) for _ in range(8)]
+    expected = [np.tanh(x.data @ w.data) * 2.0 for x in inputs]
+    with cr.no_grad():
+        for x in inputs[:3]:
+            scores(x)
+    failures = []
+
+    def work(k: int) -> None:
+        with cr.no_grad():
+            for _ in range(50):
+                got = scores(inputs[k]).data
+                if not np.array_equal(got, expected[k]):
+                    failures.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not failures
+    assert scores.staged_calls >= 400

@@ -12,6 +12,7 @@ line (``strict=True`` raises :class:`JitError` instead).
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class Jitted:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self._reader = CallReader(fn)
+        self._lock = threading.RLock()
         self.strict = bool(strict)
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[tuple, _Slot] = OrderedDict()
@@ -85,20 +87,21 @@ class Jitted:
             self.eager_calls += 1
             return self.fn(*args, **kwargs)
         call = self._reader.read(args, kwargs)
-        slot = self._cache.get(call.key)
-        if slot is not None:
-            self._cache.move_to_end(call.key)
-            if slot.eager is not None:
-                self.eager_calls += 1
-                return self.fn(*args, **kwargs)
-            if slot.checked:
-                for entry in slot.entries:
-                    if entry.guards_hold():
-                        self.staged_calls += 1
-                        return entry.run(call)
-        else:
-            slot = self._slot(call.key)
-        return self._trace(slot, call, args, kwargs)
+        with self._lock:  # one call at a time: staged code writes into buffers of its own
+            slot = self._cache.get(call.key)
+            if slot is not None:
+                self._cache.move_to_end(call.key)
+                if slot.eager is not None:
+                    self.eager_calls += 1
+                    return self.fn(*args, **kwargs)
+                if slot.checked:
+                    for entry in slot.entries:
+                        if entry.guards_hold():
+                            self.staged_calls += 1
+                            return entry.run(call)
+            else:
+                slot = self._slot(call.key)
+            return self._trace(slot, call, args, kwargs)
 
     def _slot(self, key: tuple) -> _Slot:
         if len(self._cache) >= self.cache_size:

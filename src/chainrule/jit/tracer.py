@@ -7,11 +7,12 @@ are exactly the engine's; the tracer only listens. Whatever it sees that staged 
 repeat (a traced value read as a Python number, ``.grad`` read or assigned by hand, a second
 backward) is noted as a problem with the user's line, and the caller runs that signature eagerly.
 
-Listening means installing observers for the duration of the call: the engine's
+Listening means installing observers while some call is traced: the engine's
 ``_backward_observer``, ``Tensor._staging`` (reads of traced values), ``Module._call_observer``,
 a logging ``.grad`` descriptor on :class:`~chainrule.engine.Node` and a logging ``_init_node`` on
-:class:`~chainrule.tensor.Tensor` (which leaves the call created). Each observer ignores other
-threads; one trace runs at a time (a lock).
+:class:`~chainrule.tensor.Tensor` (which leaves the call created). They are installed once, while
+any thread traces, and hand each event to the tracer of the thread it happens in (the innermost,
+when a traced function calls another jitted one); other threads pass straight through.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ class Backward:
 class Tracer:
     """What one traced call did, besides computing its circuit (see the module docstring)."""
 
-    thread: int = field(default_factory=threading.get_ident)
     backwards: list[Backward] = field(default_factory=list)
     #: ``.grad`` effects in order: ("reset", node, None or "zeros") and ("backward", index)
     events: list[tuple] = field(default_factory=list)
@@ -62,9 +62,6 @@ class Tracer:
     strict: bool = False  # raise at the first problem (cr.jit(..., strict=True))
     inference: bool = False  # called under no_grad: recorded all the same, for staging
 
-    def mine(self) -> bool:
-        return threading.get_ident() == self.thread
-
     def problem(self, text: str) -> None:
         """Note something staged code could not repeat, with the user's line (raise it at once
         when strict)."""
@@ -75,9 +72,6 @@ class Tracer:
 
     # --- the observers ----------------------------------------------------------------------
     def on_backward(self, root: Node, grad: Any, retain_graph: bool, create_graph: bool) -> None:
-        if not self.mine():
-            run_backward(root, grad, retain_graph, create_graph)
-            return
         if self.inference:  # as eager under no_grad: nothing was recorded to backpropagate
             raise RuntimeError(
                 "backward() on a value that does not require grad: the jitted function was "
@@ -93,27 +87,22 @@ class Tracer:
             self.in_backward = False
 
     def on_read(self, t: Tensor, what: str) -> None:
-        if self.mine():
-            self.problem(f"{what} reads a traced value as a Python value")
+        self.problem(f"{what} reads a traced value as a Python value")
 
     def on_module(self, module: Module) -> None:
-        if self.mine():
-            self.modules.setdefault(id(module), module)
-            if has_hooks(module):
-                self.problem(
-                    f"{type(module).__name__} has forward or backward hooks, which staged code "
-                    "would not call"
-                )
+        self.modules.setdefault(id(module), module)
+        if has_hooks(module):
+            self.problem(
+                f"{type(module).__name__} has forward or backward hooks, which staged code "
+                "would not call"
+            )
 
-    def get_grad(self, node: Node) -> Any:
-        value = _GRAD_SLOT.__get__(node, type(node))
-        if not self.in_backward and self.mine():
+    def on_get_grad(self, node: Node) -> None:
+        if not self.in_backward:
             self.problem(".grad is read inside the function (opt.step() or gradient inspection)")
-        return value
 
-    def set_grad(self, node: Node, value: Any) -> None:
-        _GRAD_SLOT.__set__(node, value)
-        if self.in_backward or not self.mine():
+    def on_set_grad(self, node: Node, value: Any) -> None:
+        if self.in_backward:
             return
         if value is None:
             self.events.append(("reset", node, None))
@@ -134,9 +123,8 @@ class Tracer:
         finally:
             self.in_backward = outer
         if len(args) < 4 or args[3] is None:  # a leaf (no gate)
-            if self.mine():
-                self.created[id(node)] = node
-                self.sites[id(node)] = _user_site().splitlines()[0]
+            self.created[id(node)] = node
+            self.sites[id(node)] = _user_site().splitlines()[0]
 
 
 def has_hooks(module: Module) -> bool:
@@ -149,24 +137,96 @@ def has_hooks(module: Module) -> bool:
     )
 
 
+class _Tracing(threading.local):
+    """The tracers of the calling thread, innermost last."""
+
+    def __init__(self) -> None:
+        self.stack: list[Tracer] = []
+
+
+_tracing = _Tracing()
+_installed = 0  # threads tracing now; the observers are installed while it is positive
+_previous_staging: Callable | None = None  # what Tensor._staging was (cr.stage's refusal)
+
+
+def _current() -> Tracer | None:
+    stack = _tracing.stack
+    return stack[-1] if stack else None
+
+
+def _backward(root: Node, grad: Any, retain_graph: bool, create_graph: bool) -> None:
+    tracer = _current()
+    if tracer is None:
+        run_backward(root, grad, retain_graph, create_graph)
+    else:
+        tracer.on_backward(root, grad, retain_graph, create_graph)
+
+
+def _read(t: Tensor, what: str) -> None:
+    tracer = _current()
+    if tracer is not None:
+        tracer.on_read(t, what)
+    elif _previous_staging is not None:
+        _previous_staging(t, what)
+
+
+def _module(module: Module) -> None:
+    tracer = _current()
+    if tracer is not None:
+        tracer.on_module(module)
+
+
+def _get_grad(node: Node) -> Any:
+    tracer = _current()
+    if tracer is not None:
+        tracer.on_get_grad(node)
+    return _GRAD_SLOT.__get__(node, type(node))
+
+
+def _set_grad(node: Node, value: Any) -> None:
+    _GRAD_SLOT.__set__(node, value)
+    tracer = _current()
+    if tracer is not None:
+        tracer.on_set_grad(node, value)
+
+
+def _init_node(node: Node, *args: Any) -> None:
+    tracer = _current()
+    if tracer is None:
+        Node._init_node(node, *args)
+    else:
+        tracer.on_init_node(node, *args)
+
+
+_LOGGED_GRAD = property(_get_grad, _set_grad, doc=_GRAD_SLOT.__doc__)
+
+
 @contextmanager
 def tracing(tracer: Tracer) -> Iterator[Tracer]:
-    """Install ``tracer``'s observers for the duration of the block (one trace at a time)."""
+    """Hand the calling thread's events to ``tracer`` for the duration of the block."""
+    global _installed, _previous_staging
     with _LOCK:
-        previous = Tensor._staging
-        engine._backward_observer = tracer.on_backward
-        Tensor._staging = tracer.on_read
-        Module._call_observer = tracer.on_module
-        Node.grad = property(tracer.get_grad, tracer.set_grad)
-        Tensor._init_node = lambda node, *args: tracer.on_init_node(node, *args)
-        try:
-            yield tracer
-        finally:
-            del Tensor._init_node
-            Node.grad = _GRAD_SLOT
-            Module._call_observer = None
-            Tensor._staging = previous
-            engine._backward_observer = None
+        if _installed == 0:
+            _previous_staging = Tensor._staging
+            engine._backward_observer = _backward
+            Tensor._staging = _read
+            Module._call_observer = _module
+            Node.grad = _LOGGED_GRAD
+            Tensor._init_node = _init_node
+        _installed += 1
+    _tracing.stack.append(tracer)
+    try:
+        yield tracer
+    finally:
+        _tracing.stack.pop()
+        with _LOCK:
+            _installed -= 1
+            if _installed == 0:
+                del Tensor._init_node
+                Node.grad = _GRAD_SLOT
+                Module._call_observer = None
+                Tensor._staging = _previous_staging
+                engine._backward_observer = None
 
 
 def call_traced(fn: Callable, args: tuple, kwargs: dict, tracer: Tracer) -> tuple[Any, Any]:
