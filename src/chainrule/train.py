@@ -13,6 +13,9 @@ with :class:`DivergenceError`, before the bad update touches the parameters and 
 the checkpoint (the epochs just before a divergence are suspect; the file keeps the last one
 written by a healthy interval). Callbacks (:class:`Callback`) see every stage of the loop, which
 is how the progress bar and other additions plug in without touching the loop.
+
+With ``jit=True`` each step's forward and backward run as staged NumPy code (:func:`cr.jit`):
+the same updates, faster, from a batch shape's third step on.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from . import data as _data
 from . import optim as _optim
 from .engine import no_grad
 from .io import CheckpointError, load, save
+from .jit import Jitted
 from .nn import functional as F
 from .nn.module import Module
 from .tensor import Tensor
@@ -53,7 +57,12 @@ class Callback:
     """Hooks into :meth:`Trainer.fit`, each a no-op here; override the ones you need.
 
     ``on_after_backward`` runs after ``loss.backward()`` and before the optimizer step (the place
-    to inspect or combine gradients); ``on_batch_end`` receives the batch's loss as a float."""
+    to inspect or combine gradients); ``on_batch_end`` receives the batch's loss as a float.
+    A callback that watches the step itself (module hooks on the forward, the loss's circuit)
+    sets ``eager_steps = True``: a ``jit`` trainer then runs its steps eagerly."""
+
+    #: Whether this callback needs the steps to run eagerly (see the class docstring).
+    eager_steps: bool = False
 
     def on_fit_start(self, trainer: Trainer) -> None:
         """Called once, before the first epoch."""
@@ -91,6 +100,14 @@ class Trainer:
       last one, and on Ctrl-C; :meth:`resume` reads it. ``meta`` (JSON-able) is stored with it.
     - ``divergence_factor``: stop when a batch loss exceeds this multiple of the run's first one
       (a non-finite loss or gradient always stops); None to check finiteness only.
+    - ``jit``: run each step's forward and backward (:meth:`forward_backward`) through
+      :func:`cr.jit`, kept as ``jitted`` (its ``source`` is the staged code, ``staged_calls``
+      counts the staged steps). The parameters come out as eager steps leave them; the loss, the
+      finiteness check, the callbacks and the optimizer step stay outside the staged code. Off by
+      default, because staged code repeats only the chainrule computation: a ``loss_fn`` with
+      Python side effects (printing, counting, reading values) would see only the traced steps.
+      Steps run eagerly while a callback with ``eager_steps`` (``cr.diagnostics``) is attached, in
+      anomaly mode, and where jit cannot stage (after one ``cr.JitWarning`` saying why).
 
     ``batches`` is the function that cuts each epoch into mini-batches (:func:`cr.data.batches`;
     :class:`cr.distributed.DataParallelCallback` puts the rank-sharded one in its place).
@@ -119,6 +136,7 @@ class Trainer:
         divergence_factor: float | None = 1e4,
         callbacks: Iterable[Callback] = (),
         meta: Mapping[str, Any] | None = None,
+        jit: bool = False,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a cr.nn.Module, got {type(model).__name__}")
@@ -148,6 +166,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.batches = _data.batches
         self.meta = dict(meta or {})
+        #: The staged step (``cr.jit`` of :meth:`forward_backward`), None without ``jit``.
+        self.jitted = Jitted(self.forward_backward) if jit else None
         self.epoch = 0  # finished epochs
         self.step = 0  # optimizer steps taken
         self.history: dict[str, list[float]] = {
@@ -213,14 +233,16 @@ class Trainer:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         """One forward, backward and (if everything is finite) optimizer step; returns the loss.
 
-        NumPy's floating-point warnings are not printed inside the step: the trainer checks the
-        loss and every gradient itself and raises :class:`DivergenceError` instead."""
+        The forward and backward are :meth:`forward_backward`, staged with ``jit`` unless a
+        callback watches the eager step. NumPy's floating-point warnings are not printed inside
+        the step: the trainer checks the loss and every gradient itself and raises
+        :class:`DivergenceError` instead."""
+        staged = self.jitted is not None and not any(
+            getattr(c, "eager_steps", False) for c in self.callbacks
+        )
+        step = self.jitted if staged else self.forward_backward
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss = self.loss_fn(self.model(x), y)
-            if self.reg:
-                loss = loss + F.l2_penalty(self.reg_params, self.reg)
-            self.optimizer.zero_grad()
-            loss.backward()
+            loss = step(x, y, self.loss_fn, self.reg)
             value = loss.item()
             self._check_finite(value)
             self._emit("on_after_backward")
@@ -228,6 +250,19 @@ class Trainer:
         self.step += 1
         self.history["batch_loss"].append(value)
         return value
+
+    def forward_backward(
+        self, x: np.ndarray, y: np.ndarray, loss_fn: Callable, reg: float
+    ) -> Tensor:
+        """The loss of a batch (plus the L2 penalty when ``reg``), zeroed gradients and the
+        backward pass: the part of a step that ``jit`` stages (``loss_fn`` and ``reg`` are
+        arguments, so that changing them stages again)."""
+        loss = loss_fn(self.model(x), y)
+        if reg:
+            loss = loss + F.l2_penalty(self.reg_params, reg)
+        self.optimizer.zero_grad()
+        loss.backward()
+        return loss
 
     def _check_finite(self, loss: float) -> None:
         first = self.history["batch_loss"][0] if self.history["batch_loss"] else None

@@ -8,6 +8,9 @@ The model is the course's fully connected net ``--model mlp`` (default: ``Linear
 affine - relu - affine, on the digits as 1x8x8 images), trained on softmax cross-entropy plus the
 CS231n L2 penalty 0.5 * reg * Σ‖W‖² on the weights.
 
+Each step's forward and backward run as staged NumPy code (:func:`chainrule.jit`) unless
+``--no-jit``; the report says how many steps ran staged, and ``--show-staged`` prints the code.
+
 Nothing is lost: the output folder is checked before training; Ctrl-C keeps the last finished
 epoch in the checkpoint (exit 130); a diverging run stops at once with a message (exit 1) and
 leaves the last good checkpoint as it was.
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import AnomalyError, detect_anomaly
+from ..train import Callback
 from . import CommandError, diagnose, float_in, int_at_least, writable_folder
 
 # Per-dataset defaults, chosen so that a bare `chainrule train --data X` trains to the accuracy
@@ -73,6 +77,8 @@ INVOCATION = (
     "argv",
     "distributed",
     "workers",
+    "jit",
+    "show_staged",
     *diagnose.OPTIONS,
 )
 # A run may plan to use at most this fraction of the machine's memory.
@@ -197,6 +203,19 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="stop at the first gate whose forward or backward produces NaN or inf, naming it, "
         "its inputs and the line that made it (slow: for finding a bug)",
+    )
+    parser.add_argument(
+        "--no-jit",
+        dest="jit",
+        action="store_false",
+        help="run every step eagerly (default: as staged code, cr.jit, from a batch shape's "
+        "third step); the same parameters, slower",
+    )
+    parser.add_argument(
+        "--show-staged",
+        action="store_true",
+        help="print the staged code of the training step (forward and backward pass) once a "
+        "step has run it",
     )
     diagnose.add_options(parser)
     parser.add_argument(
@@ -334,7 +353,76 @@ def build_trainer(args: argparse.Namespace, model: Any, data: tuple, rng: np.ran
         checkpoint_every=args.checkpoint_every,
         callbacks=callbacks(args),
         meta={"args": _saved_options(args)},
+        jit=args.jit,
     )
+
+
+class ShowStaged(Callback):
+    """``--show-staged``: print the staged step once a step has run it (above the progress bar),
+    or, when the run ends before any did, the code traced so far."""
+
+    def __init__(self, console: Any) -> None:
+        self.console, self.shown = console, False
+
+    def on_batch_end(self, trainer: Any, loss: float) -> None:
+        if not self.shown and trainer.jitted.staged_calls:
+            self._show(
+                f"the training step as cr.jit staged it (running since step {trainer.step}):",
+                trainer.jitted.source,
+            )
+
+    def on_fit_end(self, trainer: Any) -> None:
+        if self.shown:
+            return
+        try:
+            source = trainer.jitted.source
+        except RuntimeError:
+            self.console.print("--show-staged: no staged code: every step ran eagerly")
+            return
+        self._show(
+            "the training step as cr.jit staged it (no step ran it: a batch shape runs staged "
+            "from its third step):",
+            source,
+        )
+
+    def _show(self, title: str, source: str) -> None:
+        self.shown = True
+        self.console.print(f"{title}\n{source}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_show_staged(args: argparse.Namespace) -> None:
+    """Refuse ``--show-staged`` with an option that makes every step run eagerly."""
+    if not args.show_staged or args.sanity:
+        return
+    eager = [
+        flag
+        for flag, on in (
+            ("--no-jit", not args.jit),
+            ("--diagnose", args.diagnose),
+            ("--detect-anomaly", args.detect_anomaly),
+        )
+        if on
+    ]
+    if eager:
+        raise CommandError(
+            f"--show-staged: every step runs eagerly with {' and '.join(eager)}, so nothing is "
+            "staged to show"
+        )
+
+
+def _jit_words(args: argparse.Namespace, trainer: Any, steps: int) -> str:
+    """How the steps of this run ran, for the report."""
+    jitted = trainer.jitted
+    if jitted is None:
+        return "off (--no-jit): every step ran eagerly"
+    for flag, why in (
+        ("diagnose", "--diagnose watches each step"),
+        ("detect_anomaly", "--detect-anomaly checks each gate"),
+    ):
+        if getattr(args, flag):
+            return f"off while {why}: every step ran eagerly"
+    eager = f", {jitted.eager_calls} eager" if jitted.eager_calls else ""
+    return f"{jitted.staged_calls} of {steps} steps staged ({jitted.traces} traced{eager})"
 
 
 def _saved_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -432,6 +520,7 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
 
     state = _restore_options(args) if args.resume else None
     _fill_defaults(args)
+    _check_show_staged(args)
     out = writable_folder(args.out) if rank == 0 else args.out
     if args.batch_size % ranks:
         raise CommandError(
@@ -467,13 +556,15 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
     progress = RichProgress(f"train {args.data}", console=console)
     if rank == 0:
         trainer.callbacks.insert(0, progress)
+        if args.show_staged:
+            trainer.callbacks.append(ShowStaged(console))
     if ranks > 1:
         from ..distributed import DataParallelCallback, seed_dropout
 
         seed_dropout(model, args.seed)
         trainer.batch_size = args.batch_size // ranks
         trainer.callbacks.insert(0, DataParallelCallback())
-    start = time.perf_counter()
+    start, first_step = time.perf_counter(), trainer.step
     try:
         with detect_anomaly() if args.detect_anomaly else contextlib.nullcontext():
             trainer.fit()
@@ -495,7 +586,8 @@ def _train(args: argparse.Namespace, rank: int, ranks: int) -> int:
         progress.close()
     seconds = time.perf_counter() - start
     if rank == 0:
-        _report(args, trainer, console, out, seconds, shape, classes, x_test, y_test, ranks)
+        steps = trainer.step - first_step
+        _report(args, trainer, console, out, seconds, shape, classes, x_test, y_test, ranks, steps)
         diagnose.finish(diag, out, title)
     return 0
 
@@ -524,6 +616,7 @@ def _report(
     x_test: np.ndarray | None,
     y_test: np.ndarray | None,
     ranks: int = 1,
+    steps: int = 0,
 ) -> None:
     from rich.table import Table
 
@@ -564,6 +657,7 @@ def _report(
     if x_test is not None:
         accuracy = trainer.evaluate(x_test, y_test)[1]
         table.add_row("test accuracy", f"{accuracy:.1%} ({len(y_test)} samples)")
+    table.add_row("jit", _jit_words(args, trainer, steps))
     table.add_row("time", f"{seconds:.2f} s")
     table.add_row("plot", plot)
     table.add_row("checkpoint", f"{trainer.checkpoint} (--resume)")

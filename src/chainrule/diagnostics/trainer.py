@@ -15,7 +15,11 @@ __all__ = ["DiagnosticsCallback"]
 
 
 class DiagnosticsCallback(Callback):
-    """Pass ``diag.callback()`` in a Trainer's ``callbacks``."""
+    """Pass ``diag.callback()`` in a Trainer's ``callbacks``. It watches the eager step (forward
+    hooks on sampled steps, the circuit of a non-finite loss), so a ``jit`` trainer runs its steps
+    eagerly while it is attached."""
+
+    eager_steps = True
 
     def __init__(self, diag: Diagnostics) -> None:
         self.diag = diag
