@@ -433,3 +433,57 @@ def test_threads_share_a_jitted_function_safely():
         sys.setswitchinterval(interval)
     assert not failures
     assert scores.staged_calls >= 400
+
+
+class _Cube(cr.Gate):
+    """x**3 with its backward written in chainrule operations: it stages."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return (3 * x * x * grad,)
+
+
+class _NumpyCube(cr.Gate):
+    """x**3 with a backward in NumPy on saved arrays: eager only."""
+
+    name = "numpy_cube"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return (3 * np.asarray(x) ** 2 * np.asarray(grad),)
+
+
+def test_user_gates_stage_or_fall_back_by_name():
+    w = cr.tensor([0.5, -1.0, 2.0], requires_grad=True)
+
+    def make(gate):
+        def step(x):
+            w.grad = None
+            loss = (gate.apply(w * x)).sum()
+            loss.backward()
+            return loss
+
+        return step
+
+    x = np.array([1.0, 2.0, 3.0])
+    staged = cr.jit(make(_Cube))
+    for _ in range(3):
+        staged(x)
+    np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x, rtol=1e-14)
+    assert staged.staged_calls == 1 and "= _cube(" in staged.source
+    assert "def step_staged(x, w):" in staged.source  # the closure's name
+    with pytest.warns(cr.JitWarning, match="gate 'numpy_cube'"):
+        cr.jit(make(_NumpyCube))(x)
+    np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x, rtol=1e-14)

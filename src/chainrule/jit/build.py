@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Node, _run_hooks
+from ..engine import GateError, Node, _run_hooks
 from ..nn.module import Module
 from ..stage.capture import local_names
-from ..stage.code import Namespace, StageError, identifier
+from ..stage.code import Namespace, identifier
 from ..stage.program import write_program
 from ..stage.staged import compile_module
 from ..tensor import Tensor
@@ -143,11 +143,34 @@ def _ancestors(roots: list[Node]) -> list[Node]:
     return leaves + gates
 
 
-def _leaf_name(node: Node, k: int) -> str:
-    name = re.sub(r"\W", "_", getattr(node, "state_name", None) or node.name or "")
+def _leaf_name(node: Node, k: int, outer: dict[int, str]) -> str:
+    """A parameter's name in staged code: its state-dict name (``0.weight`` as
+    ``layer0_weight``), its own name, the name ``fn`` knows it by, else ``p<k>``."""
+    given = getattr(node, "state_name", None) or node.name or outer.get(id(node), "")
+    name = re.sub(r"\W", "_", given)
     if name and name[0].isdigit():
         name = "layer" + name
     return name if identifier(name) == name else f"p{k}"
+
+
+def _outer_names(fn: Callable) -> dict[int, str]:
+    """The tensors ``fn`` reads from its closure and its module's globals, by id: their names."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    names: dict[int, str] = {}
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, Node):
+            names.setdefault(id(value), name)
+    scope = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        if isinstance(scope.get(name), Node):
+            names.setdefault(id(scope[name]), name)
+    return names
 
 
 def build_entry(
@@ -182,7 +205,8 @@ def build_entry(
     namespace = Namespace()
     arg_names = [namespace.claim(n) for n in call.names]
     live = [n for n in order if sources.get(n, ("",))[0] == "live"]
-    live_names = [namespace.claim(_leaf_name(n, k)) for k, n in enumerate(live)]
+    outer = _outer_names(fn)
+    live_names = [namespace.claim(_leaf_name(n, k, outer)) for k, n in enumerate(live)]
     for array, name in zip(call.arrays, arg_names):
         namespace.name_input(array.data if isinstance(array, Tensor) else array, name)
     for node, name in zip(live, live_names):
@@ -210,7 +234,7 @@ def build_entry(
             values=tuple(outputs),
             fresh_gradients=True,
         )
-    except StageError as err:
+    except GateError as err:  # a gate whose backward or forward cannot be staged, by name
         raise Unstageable(str(err)) from None
     values = "(" + "".join(f"{v}, " for v in program.values) + ")"
     grads = "(" + "".join(f"{g}, " for g in program.gradients) + ")"
@@ -367,7 +391,7 @@ def fingerprint(
             elif isinstance(value, (np.random.Generator, Module)):
                 static.append((name, id(value)))
             else:
-                static.append((name, _comparable(value)))
+                static.append((name, _comparable(value, arguments)))
         items.append(("gate", node._gate, tuple(static), tuple(position[i] for i in node.inputs)))
     items.append(("outputs", tuple(position[n] for n in outputs)))
     items.append(("backward", position[backward.root] if backward is not None else None))
@@ -381,9 +405,21 @@ def fingerprint(
     return Fingerprint(items, constants, options)
 
 
-def _comparable(value: Any) -> Any:
+def _comparable(value: Any, arguments: dict) -> Any:
+    """An option as something ``==`` compares: slices and index arrays inside a tuple by their
+    values (an array that is an argument as that argument), other unhashable objects by
+    identity."""
     if isinstance(value, (tuple, list)):
-        return (type(value), tuple(_comparable(v) for v in value))
+        return (type(value), tuple(_comparable(v, arguments) for v in value))
+    if isinstance(value, slice):
+        return (
+            "slice",
+            *(_comparable(v, arguments) for v in (value.start, value.stop, value.step)),
+        )
+    if isinstance(value, np.ndarray):
+        if id(value) in arguments:
+            return ("argument", arguments[id(value)])
+        return ("array", value.shape, value.dtype.str, value.tobytes())
     try:
         hash(value)
     except TypeError:
