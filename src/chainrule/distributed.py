@@ -20,6 +20,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -113,9 +114,17 @@ def _abort_on_uncaught(comm: Any) -> None:
             file=sys.stderr,
             flush=True,
         )
+        _let_output_drain()
         comm.Abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
 
     sys.excepthook = hook
+
+
+def _let_output_drain() -> None:
+    """Give mpiexec's output forwarding a moment to deliver what this rank just printed (its
+    traceback, the reason) before the abort kills every rank: under load it was seen to drop the
+    last lines otherwise."""
+    time.sleep(0.25)
 
 
 def end_together(code: int, message: str = "") -> int:
@@ -131,6 +140,7 @@ def end_together(code: int, message: str = "") -> int:
             file=sys.stderr,
             flush=True,
         )
+        _let_output_drain()
         comm.Abort(code)
     return code
 
