@@ -487,3 +487,23 @@ def test_user_gates_stage_or_fall_back_by_name():
     with pytest.warns(cr.JitWarning, match="gate 'numpy_cube'"):
         cr.jit(make(_NumpyCube))(x)
     np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x, rtol=1e-14)
+
+
+def test_module_settings_are_guarded():
+    """A Python setting a module's forward reads (dropout's p) is frozen in staged code: changing
+    it stages again."""
+    model = _mlp(dropout=0.5)
+    twin = _mlp(dropout=0.5)
+
+    @cr.jit
+    def scores(x):
+        return model(x)
+
+    x, _ = _data()
+    with cr.no_grad():
+        for _ in range(3):
+            scores(x)
+            twin(x)
+        model[2].p = twin[2].p = 0.1
+        np.testing.assert_array_equal(scores(x).data, twin(x).data)
+    assert scores.traces == 3

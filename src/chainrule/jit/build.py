@@ -51,15 +51,17 @@ class Entry:
     targets: list[tuple]  # for each gradient returned: ("arg", k) or ("live", node)
     events: list[tuple]  # ("reset", target, None | "zeros") and ("backward",) in order
     template: Any  # the returned structure, tensors as ("out", k)
-    guards: list[tuple]  # (module, training, ids of its parameters, buffers and children)
+    guards: list[tuple]  # (module, setting names, settings, ids of parameters, buffers, children)
     kept: list  # those parameters, buffers and children, alive so that their ids stay theirs
 
     def guards_hold(self) -> bool:
-        """Whether every module the call used is as it was traced (mode, parameters, buffers,
-        children) and still has no hooks (staged code would not call them)."""
-        for module, training, params, buffers, children in self.guards:
+        """Whether every module the call used is as it was traced (mode and settings,
+        parameters, buffers, children) and still has no hooks (staged code would not call
+        them)."""
+        for module, keys, settings, params, buffers, children in self.guards:
+            state = module.__dict__
             if (
-                module.training is not training
+                tuple([state.get(k, _MISSING) for k in keys]) != settings
                 or tuple(map(id, module._parameters.values())) != params
                 or tuple(map(id, module._buffers.values())) != buffers
                 or tuple(map(id, module._modules.values())) != children
@@ -84,6 +86,30 @@ class Entry:
                     g = _run_hooks(node, g)
                 node._accumulate(g)
         return _rebuild(self.template, outputs)
+
+
+_MISSING = object()
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _guard(module: Module) -> tuple:
+    """What a module must still be for a staged call to stand for it: its plain settings
+    (``training``, dropout's ``p``, batch norm's ``momentum`` and ``eps``...: Python values the
+    trace read, frozen in staged code), and by id its parameters, buffers and children (the entry
+    keeps them alive, so an id stays theirs)."""
+    settings = {
+        k: v
+        for k, v in module.__dict__.items()
+        if type(v) in _PLAIN or (type(v) is tuple and all(type(i) in _PLAIN for i in v))
+    }
+    return (
+        module,
+        tuple(settings),
+        tuple(settings.values()),
+        tuple(map(id, module._parameters.values())),
+        tuple(map(id, module._buffers.values())),
+        tuple(map(id, module._modules.values())),
+    )
 
 
 def _target(target: tuple, call: Call) -> Node:
@@ -258,16 +284,7 @@ def build_entry(
         where = _arg_index(node, call)
         events.append(("reset", ("arg", where) if where is not None else ("live", node), event[2]))
     modules = list(tracer.modules.values())
-    guards = [  # by id: the entry keeps these parameters, buffers and children alive (kept)
-        (
-            m,
-            m.training,
-            tuple(map(id, m._parameters.values())),
-            tuple(map(id, m._buffers.values())),
-            tuple(map(id, m._modules.values())),
-        )
-        for m in modules
-    ]
+    guards = [_guard(m) for m in modules]
     kept = [
         v
         for m in modules
