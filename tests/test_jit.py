@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_stage import Cube, NumpyCube
 
 import chainrule as cr
 from chainrule import nn, optim
@@ -174,25 +175,6 @@ def test_inference_under_no_grad_and_structured_outputs():
     np.testing.assert_allclose(out["scores"].data, expected, rtol=1e-13)
     assert out["note"] is None and isinstance(out["probs"], list)
     assert predict.staged_calls == 1
-
-
-def test_train_eval_switch_is_guarded():
-    model = _mlp(dropout=0.5)
-
-    @cr.jit
-    def scores(x):
-        return model(x)
-
-    x, _ = _data()
-    with cr.no_grad():
-        for _ in range(3):
-            scores(x)
-        model.eval()
-        first = scores(x).data
-        again = scores(x).data
-        expected = model(x).data
-    np.testing.assert_array_equal(first, expected)
-    np.testing.assert_array_equal(again, expected)
 
 
 def _line_of(text: str) -> int:
@@ -435,36 +417,6 @@ def test_threads_share_a_jitted_function_safely():
     assert scores.staged_calls >= 400
 
 
-class _Cube(cr.Gate):
-    """x**3 with its backward written in chainrule operations: it stages."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return (3 * x * x * grad,)
-
-
-class _NumpyCube(cr.Gate):
-    """x**3 with a backward in NumPy on saved arrays: eager only."""
-
-    name = "numpy_cube"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return (3 * np.asarray(x) ** 2 * np.asarray(grad),)
-
-
 def test_user_gates_stage_or_fall_back_by_name():
     w = cr.tensor([0.5, -1.0, 2.0], requires_grad=True)
 
@@ -478,22 +430,26 @@ def test_user_gates_stage_or_fall_back_by_name():
         return step
 
     x = np.array([1.0, 2.0, 3.0])
-    staged = cr.jit(make(_Cube))
+    staged = cr.jit(make(Cube))
     for _ in range(3):
         staged(x)
     np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x, rtol=1e-14)
-    assert staged.staged_calls == 1 and "= _cube(" in staged.source
+    assert staged.staged_calls == 1 and "= cube(" in staged.source
     assert "def step_staged(x, w):" in staged.source  # the closure's name
     with pytest.warns(cr.JitWarning, match="gate 'numpy_cube'"):
-        cr.jit(make(_NumpyCube))(x)
+        cr.jit(make(NumpyCube))(x)
     np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x, rtol=1e-14)
 
 
-def test_module_settings_are_guarded():
-    """A Python setting a module's forward reads (dropout's p) is frozen in staged code: changing
-    it stages again."""
-    model = _mlp(dropout=0.5)
-    twin = _mlp(dropout=0.5)
+@pytest.mark.parametrize(
+    "change",
+    [lambda m: m.eval(), lambda m: setattr(m[2], "p", 0.1)],
+    ids=["eval", "dropout-p"],
+)
+def test_module_mode_and_settings_are_guarded(change):
+    """train()/eval() and a Python setting a module's forward reads (dropout's p), which staged
+    code freezes: changing either stages again, with the eager results."""
+    model, twin = _mlp(dropout=0.5), _mlp(dropout=0.5)
 
     @cr.jit
     def scores(x):
@@ -504,6 +460,8 @@ def test_module_settings_are_guarded():
         for _ in range(3):
             scores(x)
             twin(x)
-        model[2].p = twin[2].p = 0.1
-        np.testing.assert_array_equal(scores(x).data, twin(x).data)
-    assert scores.traces == 3
+        change(model)
+        change(twin)
+        for _ in range(3):
+            np.testing.assert_array_equal(scores(x).data, twin(x).data)
+    assert scores.traces == 3 and scores.staged_calls == 3  # one more trace, then staged
