@@ -316,3 +316,18 @@ def test_resume_keeps_its_own_jit_choice(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert "11 of 15 steps staged (4 traced)" in _report(capsys.readouterr().out)
+
+
+def test_a_hook_on_the_model_is_called_at_every_step_after_one_warning():
+    calls = []
+
+    def hooked(model):
+        model[0].register_forward_hook(lambda module, args, out: calls.append(out.shape))
+        return []
+
+    with pytest.warns(cr.JitWarning, match="hooks") as caught:
+        staged = _fit("mlp", True, callbacks=hooked)
+    assert len(caught) == 2  # once per batch shape, then that shape runs eagerly
+    steps = [shape for shape in calls if shape[0] in (8, 5)]  # not the evaluations (37 rows)
+    assert len(steps) == 15 and staged.jitted.staged_calls == 0
+    _assert_same(_fit("mlp", False, callbacks=hooked), staged)
