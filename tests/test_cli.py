@@ -135,3 +135,20 @@ def test_a_stray_minus_argument_gets_the_hint_for_the_command_typed(capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--no-such-option"])
     assert "after --" not in _one_line(capsys.readouterr().err)
+
+
+def test_chainrule_warnings_are_one_line(capsys):
+    """A cr.JitWarning (or any chainrule warning) during a command is one line on stderr; other
+    warnings keep Python's format."""
+
+    import chainrule as cr
+    from chainrule.cli import one_line_warnings
+
+    seen = []
+    show = one_line_warnings("train", lambda *args: seen.append(args))
+    message = cr.JitWarning("cr.jit: step runs eagerly for this signature: a reason (at f.py:3)")
+    show(message, cr.JitWarning, "/somewhere/jitted.py", 150)
+    show(DeprecationWarning("old"), DeprecationWarning, "x.py", 1)
+    err = capsys.readouterr().err
+    assert err == f"chainrule train: warning: {message}\n"
+    assert len(seen) == 1 and seen[0][1] is DeprecationWarning

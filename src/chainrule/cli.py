@@ -18,7 +18,8 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .commands import CommandError
@@ -90,6 +91,19 @@ def _tolerate_narrow_terminals() -> None:
             reconfigure(errors="replace")
 
 
+def one_line_warnings(command: str, show: Callable) -> Callable:
+    """A ``warnings.showwarning`` that prints chainrule's own warnings (``cr.JitWarning``...) as
+    one line, ``chainrule <command>: warning: ...``, and hands others to ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.startswith("chainrule."):
+            print(f"chainrule {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad usage or input)."""
     _tolerate_narrow_terminals()
@@ -100,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(typed)
     args.argv = typed  # for commands that relaunch
     try:
-        code = int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warnings(args.command, warnings.showwarning)
+            code = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
     except CommandError as err:
