@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,14 +37,40 @@ _ACTIVATIONS = (ReLU, LeakyReLU, ELU, Tanh, Sigmoid)
 
 @dataclass
 class LayerSample:
-    """One layer's output on a sampled batch."""
+    """One layer's output on a sampled batch. The hook keeps only what needs the whole output
+    (which ReLUs fired) and the strided subsample; the statistics read off the subsample (mean,
+    std, saturation) are computed when first asked for, so a sampled step does not pay for
+    them."""
 
     kind: str  # the module's class name
-    mean: float
-    std: float
     values: np.ndarray  # strided subsample, float32
     fired: np.ndarray | None = None  # ReLU: per unit, whether it was positive on any example
-    saturated: float | None = None  # tanh/sigmoid: fraction of outputs with a vanishing gradient
+    squashing: str | None = None  # "tanh" or "sigmoid": the saturation test that applies
+
+    @cached_property
+    def _moments(self) -> tuple[float, float]:
+        return _mean_std(self.values)
+
+    @property
+    def mean(self) -> float:
+        """Mean of the subsampled outputs."""
+        return self._moments[0]
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of the subsampled outputs."""
+        return self._moments[1]
+
+    @cached_property
+    def saturated(self) -> float | None:
+        """tanh/sigmoid: fraction of the subsampled outputs with a vanishing gradient."""
+        sub = self.values
+        if self.squashing == "tanh":
+            return float(np.count_nonzero(np.abs(sub) > _TANH_LIMIT)) / sub.size
+        if self.squashing == "sigmoid":
+            low = np.count_nonzero(sub < _SIGMOID_LOW) + np.count_nonzero(sub > 1 - _SIGMOID_LOW)
+            return float(low) / sub.size
+        return None
 
     @property
     def dead(self) -> float | None:
@@ -153,8 +180,9 @@ class Diagnostics:
         self.divergence: Divergence | None = None
         self._handles: list = []
         self._current: Sample | None = None
-        self._before: list | None = None  # copies of the weights at the last sampled step
-        self._buffers: list | None = None  # where those copies are kept, allocated once
+        self._watched = list(self.params.items())
+        #: The weights at the last sampled step, copied into arrays allocated once.
+        self._buffers = [np.empty_like(p.data) for p in self.params.values()]
         self._pending: Sample | None = None  # the sample whose update ratio is still to come
         self._arm()
 
@@ -186,15 +214,17 @@ class Diagnostics:
         if y.dtype.kind != "f" or y.size == 0:
             return
         flat = y.ravel()
-        sub = flat[:: max(1, flat.size // HISTOGRAM_VALUES)].astype(np.float32)
-        layer = LayerSample(type(module).__name__, *_mean_std(sub), sub)
-        if isinstance(module, ReLU) and y.ndim >= 2:
-            layer.fired = (y > 0).any(axis=0).ravel()
+        layer = LayerSample(
+            type(module).__name__,
+            flat[:: max(1, flat.size // HISTOGRAM_VALUES)].astype(np.float32),
+        )
+        if isinstance(module, ReLU):
+            if y.ndim >= 2:
+                layer.fired = (y > 0).any(axis=0).ravel()
         elif isinstance(module, Tanh):
-            layer.saturated = float(np.count_nonzero(np.abs(sub) > _TANH_LIMIT)) / sub.size
+            layer.squashing = "tanh"
         elif isinstance(module, Sigmoid):
-            low = np.count_nonzero(sub < _SIGMOID_LOW) + np.count_nonzero(sub > 1 - _SIGMOID_LOW)
-            layer.saturated = float(low) / sub.size
+            layer.squashing = "sigmoid"
         self._current.layers[name] = layer
 
     def _on_output(self, module: Module, args: tuple, out: Any) -> None:
@@ -251,37 +281,35 @@ class Diagnostics:
             self.divergence = self._divergence(loss, value)
 
     def _take_parameters(self, sample: Sample) -> None:
-        if self._buffers is None or any(
-            b.shape != p.shape or b.dtype != p.dtype
-            for b, p in zip(self._buffers, self.params.values())
-        ):
-            self._buffers = [np.empty_like(p.data) for p in self.params.values()]
-        for (name, p), buffer in zip(self.params.items(), self._buffers):
+        buffers, params, dot, sqrt = self._buffers, sample.params, np.dot, math.sqrt
+        for k, (name, p) in enumerate(self._watched):
             w, g = p.data, p.grad
-            g = g.data if isinstance(g, Node) else g
+            if g is not None:
+                g = (g.data if isinstance(g, Node) else g).ravel()
             flat_w = w.ravel()
-            flat_g = g.ravel() if g is not None else None
-            sample.params[name] = ParamSample(
-                math.sqrt(float(np.dot(flat_g, flat_g))) if flat_g is not None else 0.0,
-                math.sqrt(float(np.dot(flat_w, flat_w))),
+            params[name] = ParamSample(
+                sqrt(float(dot(g, g))) if g is not None else 0.0, sqrt(float(dot(flat_w, flat_w)))
             )
-            np.copyto(buffer, w)
-        self._before = self._buffers  # reused: no allocation churn around a sample
+            buffer = buffers[k]
+            if buffer.shape != w.shape or buffer.dtype != w.dtype:  # the weights were replaced
+                buffer = buffers[k] = np.empty_like(w)
+            np.copyto(buffer, w)  # kept in buffers allocated once: no allocation churn
         self._pending = sample
 
     def _finish_ratios(self) -> None:
         """The update of the sampled step is the change of the weights since it was sampled
         (whether :meth:`step` is called before or after ``optimizer.step()``, one update lies
         between two calls)."""
-        sample, before = self._pending, self._before
-        self._pending = self._before = None
-        for (name, p), old in zip(self.params.items(), before):
+        params, dot, sqrt = self._pending.params, np.dot, math.sqrt
+        self._pending = None
+        for (name, p), old in zip(self._watched, self._buffers):
             change = np.subtract(p.data, old, out=old).ravel()
-            change = float(np.dot(change, change))
+            change = float(dot(change, change))
             if not change:
                 continue  # nothing moved it (e.g. no gradient reached it): nothing to judge
-            weight = sample.params[name].weight_norm
-            sample.params[name].update_ratio = math.sqrt(change) / weight if weight else math.inf
+            param = params[name]
+            weight = param.weight_norm
+            param.update_ratio = sqrt(change) / weight if weight else math.inf
 
     def callback(self) -> Any:
         """A :class:`chainrule.train.Trainer` callback that feeds this object."""
