@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,7 @@ class LayerSample:
         return None if self.fired is None else float(1.0 - self.fired.mean())
 
 
-@dataclass
+@dataclass(slots=True)
 class ParamSample:
     """One parameter at a sampled step: gradient norm, weight norm, update/weight ratio."""
 
@@ -169,8 +169,7 @@ class Diagnostics:
         }
         self._modules = modules
         self._layer_hooks = [
-            (module, lambda m, args, out, n=name: self._on_layer(n, m, out))
-            for name, module in self.layers.items()
+            (module, partial(self._on_layer, name)) for name, module in self.layers.items()
         ]
         self.steps = 0
         self.losses: list[float] = []
@@ -207,7 +206,7 @@ class Diagnostics:
         if x.dtype.kind == "f" and x.size:
             self._current.input_mean, self._current.input_std = _mean_std(x.ravel())
 
-    def _on_layer(self, name: str, module: Module, out: Any) -> None:
+    def _on_layer(self, name: str, module: Module, args: tuple, out: Any) -> None:
         if not is_grad_enabled() or not isinstance(out, Node):
             return
         y = np.asarray(out.data)
@@ -281,30 +280,30 @@ class Diagnostics:
             self.divergence = self._divergence(loss, value)
 
     def _take_parameters(self, sample: Sample) -> None:
-        buffers, params, dot, sqrt = self._buffers, sample.params, np.dot, math.sqrt
+        buffers, params, sqrt = self._buffers, sample.params, math.sqrt
         for k, (name, p) in enumerate(self._watched):
             w, g = p.data, p.grad
             if g is not None:
                 g = (g.data if isinstance(g, Node) else g).ravel()
             flat_w = w.ravel()
             params[name] = ParamSample(
-                sqrt(float(dot(g, g))) if g is not None else 0.0, sqrt(float(dot(flat_w, flat_w)))
+                sqrt(float(g.dot(g))) if g is not None else 0.0, sqrt(float(flat_w.dot(flat_w)))
             )
             buffer = buffers[k]
             if buffer.shape != w.shape or buffer.dtype != w.dtype:  # the weights were replaced
                 buffer = buffers[k] = np.empty_like(w)
-            np.copyto(buffer, w)  # kept in buffers allocated once: no allocation churn
+            buffer[...] = w  # kept in buffers allocated once: no allocation churn
         self._pending = sample
 
     def _finish_ratios(self) -> None:
         """The update of the sampled step is the change of the weights since it was sampled
         (whether :meth:`step` is called before or after ``optimizer.step()``, one update lies
         between two calls)."""
-        params, dot, sqrt = self._pending.params, np.dot, math.sqrt
+        params, sqrt, subtract = self._pending.params, math.sqrt, np.subtract
         self._pending = None
         for (name, p), old in zip(self._watched, self._buffers):
-            change = np.subtract(p.data, old, out=old).ravel()
-            change = float(dot(change, change))
+            change = subtract(p.data, old, out=old).ravel()
+            change = float(change.dot(change))
             if not change:
                 continue  # nothing moved it (e.g. no gradient reached it): nothing to judge
             param = params[name]
