@@ -4,8 +4,9 @@ Every ``every``-th step is *sampled*. Only for that step's forward are forward h
 attached (they come off again when the step ends), so an unsampled step runs exactly the code it
 would run without diagnostics. A sample holds, per layer, a strided subsample of 512 to 1023
 of the output's values (all when fewer), for histograms, on which the mean, the std and the
-fraction of saturated tanh/sigmoid outputs are estimated (which keeps a sample cheap), and which
-units fired on the batch (ReLUs); per parameter, the gradient norm, the weight norm and, once the
+fraction of saturated tanh/sigmoid outputs are estimated when first read (which keeps a sample
+cheap: the sampled step computes only what needs the whole output), and which units fired on the
+batch (ReLUs); per parameter, the gradient norm, the weight norm and, once the
 update is known, the norm of the update over the norm of the weights.
 """
 
