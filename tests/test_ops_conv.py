@@ -112,29 +112,60 @@ def pool_cases(draw):
     return shape, k, stride, padding, dilation, draw(st.sampled_from([np.float32, np.float64]))
 
 
-@given(case=pool_cases(), seed=st.integers(0, 2**16), ties=st.booleans())
-def test_max_pool2d_matches_torch_including_ties(case, seed, ties):
+@given(case=pool_cases(), seed=st.integers(0, 2**16), ties=st.booleans(), ceil=st.booleans())
+def test_max_pool2d_matches_torch_including_ties(case, seed, ties, ceil):
     shape, k, stride, padding, dilation, dtype = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     if ties:  # few distinct values: windows with several maxima take PyTorch's first one
         x = np.round(x)
+    x = x.astype(dtype)
     compare(
-        lambda t: F.max_pool2d(t, k, stride, padding, dilation),
-        lambda t: TF.max_pool2d(t, k, stride, padding, dilation),
-        x.astype(dtype),
+        lambda t: F.max_pool2d(t, k, stride, padding, dilation, ceil),
+        lambda t: TF.max_pool2d(t, k, stride, padding, dilation, ceil),
+        x,
     )
+    _, ours = F.max_pool2d(cr.tensor(x), k, stride, padding, dilation, ceil, return_indices=True)
+    _, theirs = TF.max_pool2d(torch.from_numpy(x), k, stride, padding, dilation, ceil, True)
+    assert ours.dtype == np.int64 and not ours.requires_grad
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
 
 
-@given(case=pool_cases(), seed=st.integers(0, 2**16), include=st.booleans())
-def test_avg_pool2d_matches_torch(case, seed, include):
+@given(
+    case=pool_cases(),
+    seed=st.integers(0, 2**16),
+    include=st.booleans(),
+    ceil=st.booleans(),
+    divisor=st.sampled_from([None, None, 1, 3]),
+)
+def test_avg_pool2d_matches_torch(case, seed, include, ceil, divisor):
     shape, k, stride, padding, _, dtype = case
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     compare(
-        lambda t: F.avg_pool2d(t, k, stride, padding, include),
-        lambda t: TF.avg_pool2d(t, k, stride, padding, count_include_pad=include),
+        lambda t: F.avg_pool2d(t, k, stride, padding, ceil, include, divisor),
+        lambda t: TF.avg_pool2d(t, k, stride, padding, ceil, include, divisor),
         x,
     )
+
+
+def test_ceil_mode_keeps_partial_windows_and_drops_ones_starting_in_the_padding():
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    assert F.max_pool2d(x, 2).shape == (1, 1, 2, 2)
+    assert F.max_pool2d(x, 2, ceil_mode=True).shape == (1, 1, 3, 3)
+    # a window that would start in the trailing padding (at 6 of 5 + 1) is dropped: 3, not 4
+    assert F.max_pool2d(x, 2, 2, 1, ceil_mode=True).shape == (1, 1, 3, 3)
+    assert TF.max_pool2d(torch.from_numpy(x), 2, 2, 1, ceil_mode=True).shape == (1, 1, 3, 3)
+    # the partial window's mean divides by the elements it covers (PyTorch's divisor)
+    np.testing.assert_allclose(F.avg_pool2d(x, 2, ceil_mode=True)[0, 0, 2, 2], 24.0)
+
+
+def test_max_pool2d_indices_follow_ties_and_nan_as_torch():
+    x = np.zeros((2, 3, 4, 5))
+    x[0, 1, 2, 3] = np.nan
+    out, idx = F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
+    _, expected = TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, ceil_mode=True, return_indices=True)
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, expected.numpy())
 
 
 def test_pooling_second_derivatives_and_gradcheck():
@@ -144,8 +175,20 @@ def test_pooling_second_derivatives_and_gradcheck():
         (lambda t: F.max_pool2d(t, 3, 2, 1) ** 2, lambda t: TF.max_pool2d(t, 3, 2, 1) ** 2),
         (lambda t: F.avg_pool2d(t, 2, 1, 1) ** 2, lambda t: TF.avg_pool2d(t, 2, 1, 1) ** 2),
         (
-            lambda t: F.avg_pool2d(t, 3, 2, 1, False) ** 2,
+            lambda t: F.avg_pool2d(t, 3, 2, 1, count_include_pad=False) ** 2,
             lambda t: TF.avg_pool2d(t, 3, 2, 1, count_include_pad=False) ** 2,
+        ),
+        (
+            lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True) ** 2,
+            lambda t: TF.max_pool2d(t, 3, 2, 1, ceil_mode=True) ** 2,
+        ),
+        (
+            lambda t: F.avg_pool2d(t, 2, 2, 1, True, False) ** 2,
+            lambda t: TF.avg_pool2d(t, 2, 2, 1, True, False) ** 2,
+        ),
+        (
+            lambda t: F.avg_pool2d(t, 3, 2, 0, True, divisor_override=2) ** 2,
+            lambda t: TF.avg_pool2d(t, 3, 2, 0, True, divisor_override=2) ** 2,
         ),
     ]:
         compare_second_order(ours, theirs, x)
@@ -192,6 +235,21 @@ def test_modules_match_torch_with_the_same_state_dict():
     assert cr.nn.Conv2d(4, 4, 3, groups=2, bias=False).weight.shape == (4, 2, 3, 3)
 
 
+def test_pool_modules_take_torchs_arguments_and_order():
+    x = np.random.default_rng(5).standard_normal((2, 3, 5, 7))
+    ours = cr.nn.MaxPool2d(3, 2, 1, 1, True, True)  # return_indices, ceil_mode
+    theirs = torch.nn.MaxPool2d(3, 2, 1, 1, True, True)
+    (out, idx), (t_out, t_idx) = ours(cr.tensor(x)), theirs(torch.from_numpy(x))
+    np.testing.assert_array_equal(out.data, t_out.numpy())
+    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    assert repr(ours) == repr(theirs)
+    ours, theirs = (
+        cr.nn.AvgPool2d(2, 2, 1, True, False, None),
+        torch.nn.AvgPool2d(2, 2, 1, True, False),
+    )
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "call,message",
     [
@@ -203,6 +261,8 @@ def test_modules_match_torch_with_the_same_state_dict():
         (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), np.zeros(2)), "bias"),
         (lambda: F.max_pool2d(np.zeros((1, 1, 4, 4)), 2, padding=2), "at most half"),
         (lambda: F.avg_pool2d(np.zeros((4, 4)), 2), "3-D or 4-D"),
+        (lambda: F.avg_pool2d(np.zeros((1, 4, 4)), 2, divisor_override=0), "divisor_override"),
+        (lambda: F.max_pool2d(np.zeros((1, 1, 4, 4)), 2, dilation=0), "'max_pool2d': dilation"),
         (lambda: F.pad(np.zeros((2, 2)), (1,)), "even number"),
         (lambda: F.pad(np.zeros((2, 2)), (1, 1), mode="reflect"), "constant"),
         (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), "divisible by groups"),

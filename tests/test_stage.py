@@ -563,6 +563,11 @@ def _positive(a):
     return a * a + 0.5
 
 
+def _pooled_with_indices(a, b):
+    out, indices = F.max_pool2d(a, 2, 2, 1, ceil_mode=True, return_indices=True)
+    return cr.where(cr.greater(indices, 6), out, b)
+
+
 # One use of each gate (its forward, or a forward whose backward records it), the shapes of its
 # inputs ("pair": two mutually broadcastable shapes), and, for gates that meet inf/nan on ±1e4 in a
 # way eager and staged code cannot both reach (none here), a note. Forks: most uses reuse an input.
@@ -632,9 +637,16 @@ GATE_USES = {
         lambda a, b: F.max_pool2d(a, 3, padding=1) + b,
         ((1, 1, 4, 4), (1, 1, 2, 2)),
     ),
+    "MaxPool2dIndices": (
+        lambda a, b: _pooled_with_indices(a, b),
+        ((1, 2, 4, 5), (1, 2, 3, 3)),
+    ),
     "AvgPool2d": (lambda a, b: F.avg_pool2d(a, 2) * b, ((1, 2, 4, 4), (1, 2, 2, 2))),
     "AvgPool2dScatter": (
-        lambda a, b: F.avg_pool2d(a * b, 2, stride=1),
+        lambda a, b: (
+            F.avg_pool2d(a * b, 2, stride=2, padding=1, ceil_mode=True)
+            + F.avg_pool2d(a, 2, 2, 0, True, False, 3)
+        ),
         ((1, 1, 3, 3), (1, 1, 3, 3)),
     ),
     "BatchNorm": (

@@ -88,39 +88,70 @@ class Conv2d(Module):
 
 class MaxPool2d(Module):
     """Max over windows (stride defaults to the kernel size); the gradient goes to each window's
-    first maximum."""
+    first maximum. PyTorch's arguments: ``return_indices`` makes it return (output, indices),
+    ``ceil_mode`` keeps a last partial window."""
 
     def __init__(
-        self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
     ) -> None:
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride
         self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x: Any) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x: Any) -> Any:
+        return F.max_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
         return (
             f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
-            f"dilation={self.dilation}"
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
 
 class AvgPool2d(Module):
     """Mean over windows (stride defaults to the kernel size; zero padding counts unless
-    ``count_include_pad=False``)."""
+    ``count_include_pad=False``; PyTorch's ``ceil_mode`` and ``divisor_override``)."""
 
     def __init__(
-        self, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
     ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.count_include_pad = count_include_pad
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x: Any) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return F.avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride

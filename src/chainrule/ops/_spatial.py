@@ -30,18 +30,32 @@ def pair(value: Any, what: str, gate: str, minimum: int = 1) -> tuple[int, int]:
     return int(items[0]), int(items[1])
 
 
-def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """Output length along one spatial axis (PyTorch's floor rule)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def out_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool = False
+) -> int:
+    """Output length along one spatial axis: PyTorch's floor rule, or with ``ceil_mode`` its
+    ceiling rule (a last, partial window is kept when it starts inside the input or the
+    leading padding; one starting in the trailing padding is dropped)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + padding else out
 
 
 def output_hw(
-    shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, gate: str
+    shape: tuple,
+    kernel: tuple,
+    stride: tuple,
+    padding: tuple,
+    dilation: tuple,
+    gate: str,
+    ceil_mode: bool = False,
 ) -> tuple[int, int]:
     """(OH, OW) for an input of ``shape`` (..., H, W); refuses an empty output by name."""
     h, w = shape[-2:]
-    oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0])
-    ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1])
+    oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise GateError(
             f"gate '{gate}': input of spatial size {h}x{w} with padding {padding} is smaller than "
@@ -50,22 +64,35 @@ def output_hw(
     return oh, ow
 
 
-def padded(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
-    """``x`` (N, C, H, W) with ``padding`` rows and columns of ``value`` on each side."""
-    ph, pw = padding
-    if not ph and not pw:
+def overhang(
+    shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, out_hw: tuple
+) -> tuple[int, int]:
+    """How far (rows, columns) the last window reaches past the padded input: nonzero only
+    for ``ceil_mode``'s partial windows."""
+    return tuple(
+        max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+        for n, k, s, p, d, o in zip(shape[-2:], kernel, stride, padding, dilation, out_hw)
+    )
+
+
+def padded(x: np.ndarray, padding: tuple, value: float = 0.0, extra: tuple = (0, 0)) -> np.ndarray:
+    """``x`` (N, C, H, W) with ``padding`` rows and columns of ``value`` on each side, and
+    ``extra`` more rows and columns of it after the end (for :func:`overhang`)."""
+    (ph, pw), (eh, ew) = padding, extra
+    if not ph and not pw and not eh and not ew:
         return x
-    out = np.full((*x.shape[:-2], x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, x.dtype)
-    out[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
+    h, w = x.shape[-2:]
+    out = np.full((*x.shape[:-2], h + 2 * ph + eh, w + 2 * pw + ew), value, x.dtype)
+    out[..., ph : ph + h, pw : pw + w] = x
     return out
 
 
-def cropped(xp: np.ndarray, padding: tuple) -> np.ndarray:
+def cropped(xp: np.ndarray, padding: tuple, extra: tuple = (0, 0)) -> np.ndarray:
     """The inverse of :func:`padded`: the interior of ``xp``."""
-    ph, pw = padding
-    if not ph and not pw:
+    (ph, pw), (eh, ew) = padding, extra
+    if not ph and not pw and not eh and not ew:
         return xp
-    return xp[..., ph : xp.shape[-2] - ph, pw : xp.shape[-1] - pw]
+    return xp[..., ph : xp.shape[-2] - ph - eh, pw : xp.shape[-1] - pw - ew]
 
 
 def offset_slices(
