@@ -625,6 +625,8 @@ GATE_USES = {
     "SoftmaxCrossEntropy": (lambda a, b: F.cross_entropy(a * b, LABELS), ((4, 3), (4, 3))),
     "OneHot": (lambda a, b: F.cross_entropy(a, LABELS, "sum") * b, ((4, 3), ())),
     "Pad": (lambda a, b: F.pad(a, (1, 2)) * b, ((2, 3), (2, 6))),
+    "PadBorder": (lambda a, b: F.pad(a, (2, 1), "reflect") * b, ((2, 3), (2, 6))),
+    "PadFold": (lambda a, b: cr.pad(a * b, ((1, 0), (4, 2)), "wrap"), ((2, 3), (2, 3))),
     "Conv2d": (lambda a, b: F.conv2d(a, b, padding=1), ((2, 2, 4, 4), (3, 2, 3, 3))),
     "Conv2dInputGrad": (lambda a, b: F.conv2d(a, b, stride=2), ((1, 2, 5, 5), (2, 2, 3, 3))),
     "Conv2dWeightGrad": (lambda a, b: F.conv2d(a * a, b), ((1, 1, 4, 4), (2, 1, 2, 2))),

@@ -63,6 +63,7 @@ from .ops import (
 )
 from .ops.arrange import argmax, argmin, flip, moveaxis, repeat, roll, tile, tril, triu
 from .ops.contract import diagonal, einsum, norm, outer, tensordot  # (cr.trace: the reader)
+from .ops.pad import np_pad as pad
 from .ops.reduce import max, mean, min, sum  # noqa: A004 - NumPy's names, as in np.sum
 from .ops.special import (
     arctan2,
@@ -199,6 +200,7 @@ __all__ = [
     "moveaxis",
     "norm",
     "outer",
+    "pad",
     "prod",
     "repeat",
     "roll",

@@ -19,6 +19,7 @@ from . import arithmetic as ar
 from . import arrange, contract, elementwise, special, stats, trig
 from .broadcast import broadcast_to
 from .linalg import dot
+from .pad import np_pad
 from .reduce import max as rmax
 from .reduce import mean, sum
 from .reduce import min as rmin
@@ -183,6 +184,7 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {
     np.repeat: arrange.repeat,
     np.tile: arrange.tile,
     np.moveaxis: arrange.moveaxis,
+    np.pad: np_pad,
 }
 """NumPy functions with a differentiable chainrule counterpart (same argument names)."""
 
